@@ -1,0 +1,320 @@
+//! [`Box`]: the owner of one block, which goes back to its pool when dropped.
+//!
+//! A box starts [`Uninit`] (the block's memory, nothing in it yet) and becomes
+//! [`Init`] by [`Box::init`] or, for large payloads written in place, by
+//! [`Box::as_uninit_mut`] followed by [`Box::assume_init`]. The typestate is heapless
+//! 0.7's; unlike 0.7's instance pools, dropping a box never leaks its block.
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::marker::PhantomData;
+use core::mem::{self, ManuallyDrop, MaybeUninit};
+use core::ops::{Deref, DerefMut};
+use core::ptr::{self, NonNull};
+
+use crate::Block;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Whether a [`Box`]'s payload is initialised: [`Uninit`] or [`Init`].
+pub trait State: sealed::Sealed {
+    #[doc(hidden)]
+    const INIT: bool;
+}
+
+/// Typestate of a [`Box`] whose block holds no value yet.
+pub enum Uninit {}
+/// Typestate of a [`Box`] whose block holds a value (the default).
+pub enum Init {}
+
+impl sealed::Sealed for Uninit {}
+impl sealed::Sealed for Init {}
+impl State for Uninit {
+    const INIT: bool = false;
+}
+impl State for Init {
+    const INIT: bool = true;
+}
+
+/// A handle to the pool a [`Box`] came from and returns to: `&Pool<T>`,
+/// `&StaticPool<T, N>`, or the zero-sized type a [`pool!`](crate::pool!) declares.
+///
+/// # Safety
+/// `take` hands out blocks that nobody else uses until they come back through
+/// `release`, and `release` makes a block available to `take` again. Implement it only
+/// through [`pool!`](crate::pool!).
+pub unsafe trait PoolHandle {
+    /// The type each block holds.
+    type Data;
+
+    #[doc(hidden)]
+    fn take(&self) -> Option<NonNull<Block<Self::Data>>>;
+
+    #[doc(hidden)]
+    /// # Safety
+    /// `block` came from `take` of this pool and nobody uses it any more.
+    unsafe fn release(&self, block: NonNull<Block<Self::Data>>);
+}
+
+/// An owning pointer to one block of a pool, holding a `P::Data` once [`Init`].
+///
+/// `Box<&'a Pool<T>, S>` borrows an instance pool; a [`pool!`](crate::pool!) singleton's
+/// `Box<A, S>` is one pointer wide. Dropping the box drops the value (if [`Init`]) and
+/// returns the block to its pool.
+pub struct Box<P: PoolHandle, S: State = Init> {
+    block: NonNull<Block<P::Data>>,
+    pool: P,
+    _owns: PhantomData<(P::Data, S)>,
+}
+
+// SAFETY: a box owns its value the way `std::boxed::Box` does: moving the box to another
+// thread moves the `T` (hence `T: Send`) and the handle, which that thread then uses to
+// return the block (hence `P: Send`; `&Pool<T>` is `Send` because pools are `Sync`).
+unsafe impl<P: PoolHandle + Send, S: State> Send for Box<P, S> where P::Data: Send {}
+// SAFETY: `&Box` gives only `&T` (hence `T: Sync`) and `&P`.
+unsafe impl<P: PoolHandle + Sync, S: State> Sync for Box<P, S> where P::Data: Sync {}
+
+impl<P: PoolHandle> Box<P, Uninit> {
+    /// Takes a free block from `pool`; `None` when the pool is exhausted. Zero-sized
+    /// types need no memory and always succeed.
+    ///
+    /// The pools' own `alloc` methods call this.
+    pub fn alloc_in(pool: P) -> Option<Self> {
+        let block = if mem::size_of::<P::Data>() == 0 {
+            NonNull::dangling()
+        } else {
+            pool.take()?
+        };
+        Some(Self {
+            block,
+            pool,
+            _owns: PhantomData,
+        })
+    }
+
+    /// Writes `value` into the block.
+    pub fn init(mut self, value: P::Data) -> Box<P, Init> {
+        // SAFETY: the block is ours and has room for a `T`; we then own the value.
+        unsafe {
+            self.as_mut_ptr().write(value);
+            self.assume_init()
+        }
+    }
+
+    /// The block's memory, to initialise a large value in place without copying it.
+    pub fn as_uninit_mut(&mut self) -> &mut MaybeUninit<P::Data> {
+        // SAFETY: the block is exclusively ours for as long as `self` is borrowed, and
+        // `MaybeUninit` makes no claim about its contents.
+        unsafe { &mut *self.as_mut_ptr().cast::<MaybeUninit<P::Data>>() }
+    }
+
+    /// Declares the value written through [`as_uninit_mut`](Self::as_uninit_mut) or
+    /// [`as_mut_ptr`](Self::as_mut_ptr) initialised.
+    ///
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<[u32; 1024], 2> = StaticPool::new();
+    ///
+    /// let mut block = POOL.alloc().unwrap();
+    /// let words = block.as_mut_ptr().cast::<u32>();
+    /// for i in 0..1024 {
+    ///     // SAFETY: `i` is inside the block.
+    ///     unsafe { words.add(i).write(i as u32) };
+    /// }
+    /// // SAFETY: every element was written above.
+    /// let block = unsafe { block.assume_init() };
+    /// assert_eq!(block[1023], 1023);
+    /// ```
+    ///
+    /// # Safety
+    /// The block holds a valid `P::Data`.
+    pub unsafe fn assume_init(self) -> Box<P, Init> {
+        let (block, pool) = self.into_parts();
+        Box {
+            block,
+            pool,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Allocates from `pool` and moves `value` in; gives `value` back if the pool is
+    /// exhausted.
+    pub fn alloc_value_in(pool: P, value: P::Data) -> Result<Box<P, Init>, P::Data> {
+        match Self::alloc_in(pool) {
+            Some(block) => Ok(block.init(value)),
+            None => Err(value),
+        }
+    }
+}
+
+impl<P: PoolHandle, S: State> Box<P, S> {
+    /// Takes the box apart without running its destructor.
+    fn into_parts(self) -> (NonNull<Block<P::Data>>, P) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the handle moves out of it
+        // exactly once.
+        (this.block, unsafe { ptr::read(&this.pool) })
+    }
+
+    /// A pointer to the block's payload, valid for as long as the box.
+    pub fn as_mut_ptr(&mut self) -> *mut P::Data {
+        Block::data(self.block)
+    }
+
+    /// A pointer to the block's payload, valid for as long as the box.
+    pub fn as_ptr(&self) -> *const P::Data {
+        Block::data(self.block)
+    }
+}
+
+impl<P: PoolHandle> Box<P, Init> {
+    /// Moves the value out and returns the block to the pool.
+    pub fn into_inner(self) -> P::Data {
+        // SAFETY: the value is initialised, and `into_parts` then disarms the box's
+        // destructor, so the value is moved out exactly once.
+        let value = unsafe { self.as_ptr().read() };
+        let (block, pool) = self.into_parts();
+        drop(Release { block, pool });
+        value
+    }
+}
+
+/// Returns a block to its pool when dropped, also while unwinding from a panic in the
+/// payload's destructor, so that no block is ever lost.
+struct Release<P: PoolHandle> {
+    block: NonNull<Block<P::Data>>,
+    pool: P,
+}
+
+impl<P: PoolHandle> Drop for Release<P> {
+    fn drop(&mut self) {
+        if mem::size_of::<P::Data>() != 0 {
+            // SAFETY: the block came from `take` of this pool (a `Box` owned it) and its
+            // value has been dropped or moved out.
+            unsafe { self.pool.release(self.block) };
+        }
+    }
+}
+
+impl<P: PoolHandle, S: State> Drop for Box<P, S> {
+    fn drop(&mut self) {
+        let _release = Release {
+            block: self.block,
+            // SAFETY: `self` is being dropped and its handle is not used again.
+            pool: unsafe { ptr::read(&self.pool) },
+        };
+        if S::INIT {
+            // SAFETY: the typestate says the block holds a value, which we own.
+            unsafe { ptr::drop_in_place(self.as_mut_ptr()) };
+        }
+    }
+}
+
+impl<P: PoolHandle> Deref for Box<P, Init> {
+    type Target = P::Data;
+    fn deref(&self) -> &P::Data {
+        // SAFETY: initialised, and shared for as long as `self` is.
+        unsafe { &*self.as_ptr() }
+    }
+}
+
+impl<P: PoolHandle> DerefMut for Box<P, Init> {
+    fn deref_mut(&mut self) -> &mut P::Data {
+        // SAFETY: initialised, and exclusively ours for as long as `self` is borrowed.
+        unsafe { &mut *self.as_mut_ptr() }
+    }
+}
+
+// SAFETY: the payload lives in a pool block that does not move while the box exists,
+// whatever happens to the box itself.
+unsafe impl<P: PoolHandle> stable_deref_trait::StableDeref for Box<P, Init> {}
+
+impl<P, T, const N: usize> AsRef<[T]> for Box<P, Init>
+where
+    P: PoolHandle<Data = [T; N]>,
+{
+    fn as_ref(&self) -> &[T] {
+        &self[..]
+    }
+}
+
+impl<P, T, const N: usize> AsMut<[T]> for Box<P, Init>
+where
+    P: PoolHandle<Data = [T; N]>,
+{
+    fn as_mut(&mut self) -> &mut [T] {
+        &mut self[..]
+    }
+}
+
+impl<P: PoolHandle> fmt::Debug for Box<P, Init>
+where
+    P::Data: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        P::Data::fmt(self, f)
+    }
+}
+
+impl<P: PoolHandle> fmt::Debug for Box<P, Uninit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Box(<uninit>)")
+    }
+}
+
+impl<P: PoolHandle> fmt::Display for Box<P, Init>
+where
+    P::Data: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        P::Data::fmt(self, f)
+    }
+}
+
+impl<P: PoolHandle, S: State> fmt::Pointer for Box<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&self.as_ptr(), f)
+    }
+}
+
+impl<P: PoolHandle, Q: PoolHandle> PartialEq<Box<Q, Init>> for Box<P, Init>
+where
+    P::Data: PartialEq<Q::Data>,
+{
+    fn eq(&self, other: &Box<Q, Init>) -> bool {
+        **self == **other
+    }
+}
+
+impl<P: PoolHandle> Eq for Box<P, Init> where P::Data: Eq {}
+
+impl<P: PoolHandle, Q: PoolHandle> PartialOrd<Box<Q, Init>> for Box<P, Init>
+where
+    P::Data: PartialOrd<Q::Data>,
+{
+    fn partial_cmp(&self, other: &Box<Q, Init>) -> Option<Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<P: PoolHandle> Ord for Box<P, Init>
+where
+    P::Data: Ord,
+{
+    fn cmp(&self, other: &Self) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<P: PoolHandle> Hash for Box<P, Init>
+where
+    P::Data: Hash,
+{
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}

@@ -1,0 +1,135 @@
+//! [`Pool`]: an instance pool that grows from memory you give it.
+
+use core::marker::PhantomData;
+use core::mem;
+use core::ptr::NonNull;
+
+use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::free_list::{self, FreeList};
+use crate::sync::const_fn_unless_loom;
+use crate::Block;
+
+/// A pool of blocks for `T`, empty until it is given memory with [`grow`](Self::grow)
+/// or [`grow_exact`](Self::grow_exact).
+///
+/// ```
+/// use blockpool::Pool;
+///
+/// static POOL: Pool<[u8; 128]> = Pool::new();
+///
+/// static mut MEMORY: [u8; 1024] = [0; 1024];
+/// // SAFETY: this is the only reference ever made to `MEMORY`.
+/// let added = POOL.grow(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
+/// assert_eq!(added, 7); // each block is 128 bytes plus an 8-byte header
+///
+/// let buffer = POOL.alloc().unwrap().init([0xAA; 128]);
+/// assert_eq!(buffer[127], 0xAA);
+/// drop(buffer); // the block goes back to the pool
+/// ```
+pub struct Pool<T> {
+    list: FreeList,
+    // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
+    // `T`: free blocks are uninitialised memory, and values live only inside boxes,
+    // whose own `Send`/`Sync` follow `T`'s. So sharing the pool between threads shares
+    // no `T`; it only lets each thread take blocks for its own values.
+    _blocks_of: PhantomData<fn() -> T>,
+}
+
+impl<T> Pool<T> {
+    /// The most blocks one pool can hold on this target (2^24 - 1 on the 64-bit CAS
+    /// backend, unlimited elsewhere); [`grow`](Self::grow) stops there.
+    pub const MAX_BLOCKS: usize = free_list::MAX_BLOCKS;
+
+    const_fn_unless_loom! {
+        /// An empty pool.
+        pub fn new() -> Self {
+            Self { list: FreeList::new(Block::<T>::STRIDE), _blocks_of: PhantomData }
+        }
+    }
+
+    /// Takes a free block; `None` when the pool is exhausted.
+    pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
+        Box::alloc_in(self)
+    }
+
+    /// Takes a free block and moves `value` into it; gives `value` back when the pool
+    /// is exhausted.
+    pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
+        Box::alloc_value_in(self, value)
+    }
+
+    /// Returns a box's block to the pool it came from, dropping its value if it holds
+    /// one. The same as dropping the box; kept for heapless 0.7's users.
+    pub fn free<S: crate::State>(&self, block: Box<&Self, S>) {
+        drop(block);
+    }
+
+    /// Carves as many blocks as fit out of `memory`, after aligning its start, and adds
+    /// them to the pool. Returns how many it added: 0 if `memory` is too small for one
+    /// block, and never more than [`MAX_BLOCKS`](Self::MAX_BLOCKS) in all (what does not
+    /// fit is left unused). For a zero-sized `T` the pool needs no memory: it uses none
+    /// and returns `usize::MAX`.
+    ///
+    /// Each block takes `size_of::<Block<T>>()` bytes: the payload plus a small header
+    /// (a pointer or 8 bytes), rounded up to `T`'s alignment.
+    pub fn grow(&self, memory: &'static mut [u8]) -> usize {
+        if mem::size_of::<T>() == 0 {
+            return usize::MAX;
+        }
+        let len = memory.len();
+        let start = memory.as_mut_ptr();
+        let padding = start.align_offset(mem::align_of::<Block<T>>());
+        if padding > len {
+            return 0;
+        }
+        let count = (len - padding) / Block::<T>::STRIDE;
+        if count == 0 {
+            return 0;
+        }
+        // SAFETY: `padding <= len`, so the result is inside (or one past) `memory`, and
+        // it is aligned for `Block<T>`.
+        let first = unsafe { NonNull::new_unchecked(start.add(padding)) }.cast::<Block<T>>();
+        for i in 0..count {
+            // SAFETY: `count` blocks fit in `memory` after `padding`, which we own for
+            // `'static` and nobody else can reach.
+            unsafe { Block::init_link(first.add(i)) };
+        }
+        // SAFETY: the `count` blocks are initialised, ours for `'static`, `STRIDE` apart.
+        unsafe { self.list.add_run(Block::link(first), count) }
+    }
+
+    /// Adds the given blocks to the pool and returns how many it added (all of them, up
+    /// to [`MAX_BLOCKS`](Self::MAX_BLOCKS); `usize::MAX` for a zero-sized `T`).
+    pub fn grow_exact(&self, memory: &'static mut [Block<T>]) -> usize {
+        if mem::size_of::<T>() == 0 {
+            return usize::MAX;
+        }
+        let count = memory.len();
+        let Some(first) = NonNull::new(memory.as_mut_ptr()) else {
+            return 0;
+        };
+        // SAFETY: `Block::new` initialised the blocks; they are ours for `'static` and
+        // adjacent, `STRIDE` apart.
+        unsafe { self.list.add_run(Block::link(first), count) }
+    }
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: `take` pops a block nobody else owns; `release` pushes it back.
+unsafe impl<T> PoolHandle for &Pool<T> {
+    type Data = T;
+
+    fn take(&self) -> Option<NonNull<Block<T>>> {
+        self.list.pop().map(Block::from_link)
+    }
+
+    unsafe fn release(&self, block: NonNull<Block<T>>) {
+        // SAFETY: the block came from our `take` and is unused (the caller's promise).
+        unsafe { self.list.push(Block::link(block)) }
+    }
+}

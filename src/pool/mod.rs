@@ -1,0 +1,14 @@
+//! The pool kinds. All of them hand out the same [`Box`](crate::Box) and share the
+//! free list of `crate::free_list`; they differ only in where their memory comes from:
+//!
+//! - [`Pool`]: an instance pool that grows from `&'static mut` memory you give it;
+//! - [`StaticPool`]: a pool and its `N` blocks in one `static`, without `unsafe`;
+//! - [`pool!`](crate::pool!): a singleton type over either, whose boxes are one pointer
+//!   wide.
+
+mod instance;
+mod singleton;
+mod static_storage;
+
+pub use instance::Pool;
+pub use static_storage::StaticPool;

@@ -1,0 +1,109 @@
+//! [`StaticPool`]: a pool together with its storage, in one `static`, without `unsafe`.
+
+use core::mem;
+use core::ptr::NonNull;
+
+use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::free_list::{self, FreeList};
+use crate::sync::{self, const_fn_unless_loom, AtomicUsize};
+use crate::Block;
+
+/// A pool of `N` blocks for `T` that carries its own storage, so the common case needs
+/// neither `static mut` nor `unsafe`:
+///
+/// ```
+/// use blockpool::StaticPool;
+///
+/// static PACKETS: StaticPool<[u8; 64], 4> = StaticPool::new();
+///
+/// let a = PACKETS.alloc_value([1; 64]).unwrap();
+/// let b = PACKETS.alloc_value([2; 64]).unwrap();
+/// assert_eq!(a[0] + b[0], 3);
+/// assert_eq!(PACKETS.capacity(), 4);
+/// ```
+///
+/// Blocks that have never been handed out are taken in order from the storage (an
+/// atomic counter, no initialisation pass), so the pool is ready at compile time and
+/// even the first allocation from an interrupt handler needs no set-up.
+pub struct StaticPool<T, const N: usize> {
+    list: FreeList,
+    /// How many blocks of `storage` have ever been handed out.
+    fresh: AtomicUsize,
+    storage: [Block<T>; N],
+}
+
+// SAFETY: as for `Pool`: the pool never holds a live `T` of its own; a block's payload is
+// reached only through the one `Box` that owns it, and all shared state is atomic.
+unsafe impl<T, const N: usize> Sync for StaticPool<T, N> {}
+
+impl<T, const N: usize> StaticPool<T, N> {
+    const_fn_unless_loom! {
+        /// A pool with `N` free blocks. More blocks than the target's backend can name
+        /// ([`Pool::MAX_BLOCKS`](crate::Pool::MAX_BLOCKS)) are a compile-time error.
+        // The bound is `usize::MAX` on the pointer backends.
+        #[allow(clippy::absurd_extreme_comparisons)]
+        pub fn new() -> Self {
+            const {
+                assert!(
+                    N <= free_list::MAX_BLOCKS,
+                    "StaticPool: more blocks than this target's free list can hold (Pool::MAX_BLOCKS)"
+                )
+            };
+            Self {
+                list: FreeList::new(Block::<T>::STRIDE),
+                fresh: AtomicUsize::new(0),
+                storage: [const { Block::new() }; N],
+            }
+        }
+    }
+
+    /// Takes a free block; `None` when all `N` are in use.
+    pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
+        Box::alloc_in(self)
+    }
+
+    /// Takes a free block and moves `value` into it; gives `value` back when all `N` are
+    /// in use.
+    pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
+        Box::alloc_value_in(self, value)
+    }
+
+    /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`).
+    pub const fn capacity(&self) -> usize {
+        if mem::size_of::<T>() == 0 {
+            usize::MAX
+        } else {
+            N
+        }
+    }
+}
+
+impl<T, const N: usize> Default for StaticPool<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: `take` pops a free block or claims a never-used one (the counter hands each
+// index out once); `release` pushes it on the free list.
+unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
+    type Data = T;
+
+    fn take(&self) -> Option<NonNull<Block<T>>> {
+        if let Some(link) = self.list.pop() {
+            return Some(Block::from_link(link));
+        }
+        let i = sync::increment_below(&self.fresh, N)?;
+        let storage = NonNull::from(&self.storage).cast::<Block<T>>();
+        // SAFETY: `i < N` was claimed by us alone; `storage` is this pool's own array,
+        // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
+        // this list.
+        let link = unsafe { self.list.adopt(Block::link(storage), i) };
+        Some(Block::from_link(link))
+    }
+
+    unsafe fn release(&self, block: NonNull<Block<T>>) {
+        // SAFETY: the block came from our `take` and is unused (the caller's promise).
+        unsafe { self.list.push(Block::link(block)) }
+    }
+}

@@ -1,0 +1,60 @@
+//! The atomics the crate uses, in one place, so that `--cfg loom` can swap in loom's
+//! model-checked versions (crossbeam's pattern).
+//!
+//! loom's atomics have no `const fn new`; the [`const_fn_unless_loom!`] macro makes the
+//! constructors that must be `const` for `static`s non-`const` under loom only.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
+
+/// Declares a function that is `const` in normal builds and plain under `cfg(loom)`,
+/// whose atomics cannot be created in a constant context.
+macro_rules! const_fn_unless_loom {
+    ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$attr])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$attr])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_fn_unless_loom;
+
+/// Atomically increments `counter` if it is below `limit` and returns its old value;
+/// returns `None`, changing nothing, once it has reached `limit`.
+///
+/// Never wraps around (a plain `fetch_add` would, after `usize::MAX` failed calls on a
+/// 32-bit target, and hand the same block out twice). Lock-free where `usize` has a
+/// compare-and-swap; a short critical section where it has none (thumbv6m, riscv32imc).
+pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usize> {
+    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    {
+        // Relaxed is enough: the counter only hands out distinct numbers. Whatever the
+        // caller does with the block it names is ordered by the free list's own
+        // acquire/release operations when the block is later freed and reallocated.
+        counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+    }
+    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    {
+        critical_section::with(|_| {
+            let n = counter.load(Ordering::Relaxed);
+            (n < limit).then(|| {
+                counter.store(n + 1, Ordering::Relaxed);
+                n
+            })
+        })
+    }
+}
