@@ -1,1 +1,486 @@
-fn main() { println!("blockpool-bench: placeholder"); }
+//! blockpool against its peers: W1-W4 at 64-byte and 4 KiB blocks, in one run, with a
+//! table on the terminal, a CSV and an SVG chart. See bench/README.md.
+//!
+//! ```text
+//! cargo run --release -p blockpool-bench              # full run (~2-3 minutes)
+//! cargo run --release -p blockpool-bench -- --quick   # seconds: checks that it all runs
+//! ```
+
+mod chart;
+// atomic-pool's `pool!` expands to a hand-written div_ceil.
+#[allow(clippy::manual_div_ceil)]
+mod contenders;
+mod report;
+mod treiber;
+mod workloads;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contenders::*;
+use workloads::{Sample, Workload};
+
+/// Type-erased contender.
+pub trait Runner: Send + Sync {
+    fn run(&self, w: Workload, iters: u64) -> Result<Sample, String>;
+}
+
+struct R<C: Contender>(C);
+impl<C: Contender> Runner for R<C> {
+    fn run(&self, w: Workload, iters: u64) -> Result<Sample, String> {
+        workloads::run(&self.0, w, iters)
+    }
+}
+
+/// One contender at one block size.
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub size: usize,
+    /// `Err` when the contender could not be set up.
+    pub runner: Result<Arc<dyn Runner>, String>,
+}
+
+fn entry<C: Contender>(
+    name: &'static str,
+    kind: Kind,
+    size: usize,
+    make: impl FnOnce() -> Result<C, String>,
+) -> Entry {
+    Entry {
+        name,
+        kind,
+        size,
+        runner: make().map(|c| Arc::new(R(c)) as Arc<dyn Runner>),
+    }
+}
+
+/// Contenders in display order.
+pub const NAMES: [&str; 10] = [
+    "blockpool",
+    "treiber (no ABA, ref)",
+    "heapless 0.9 pool",
+    "heapless 0.7 pool",
+    "atomic-pool",
+    "lockfree-object-pool",
+    "sharded-slab",
+    "ArrayQueue free list",
+    "system malloc",
+    "mimalloc",
+];
+
+fn entries() -> Vec<Entry> {
+    let mut v = Vec::new();
+    macro_rules! sized {
+        ($size:expr, $w:expr, $h09:ty, $ap:ty, $lf:ty) => {
+            v.push(entry(NAMES[0], Kind::Subject, $size, Blockpool::<$w>::new));
+            v.push(entry(
+                NAMES[1],
+                Kind::Reference,
+                $size,
+                TreiberRef::<$w>::new,
+            ));
+            v.push(entry(NAMES[2], Kind::PoolPeer, $size, <$h09>::new));
+            v.push(entry(
+                NAMES[3],
+                Kind::PoolPeer,
+                $size,
+                Heapless07::<$w>::new,
+            ));
+            v.push(entry(NAMES[4], Kind::PoolPeer, $size, <$ap>::new));
+            v.push(entry(
+                NAMES[5],
+                Kind::PoolPeer,
+                $size,
+                LockfreeObjectPool::<$lf>::new,
+            ));
+            v.push(entry(
+                NAMES[6],
+                Kind::PoolPeer,
+                $size,
+                ShardedSlab::<$w>::new,
+            ));
+            v.push(entry(
+                NAMES[7],
+                Kind::PoolPeer,
+                $size,
+                ArrayQueueList::<$w>::new,
+            ));
+            v.push(entry(NAMES[8], Kind::Allocator, $size, || {
+                Ok(Alloc::<std::alloc::System, $w>(std::alloc::System))
+            }));
+            v.push(entry(NAMES[9], Kind::Allocator, $size, || {
+                Ok(Alloc::<mimalloc::MiMalloc, $w>(mimalloc::MiMalloc))
+            }));
+        };
+    }
+    sized!(64, 8, Heapless09_64, AtomicPool64, [u64; 8]);
+    sized!(4096, 512, Heapless09_4k, AtomicPool4k, Box<[u64; 512]>);
+    v
+}
+
+/// One (contender, size, workload): its calibrated iteration count and its samples.
+pub struct Cell {
+    pub entry: usize,
+    pub workload: Workload,
+    pub iters: u64,
+    pub samples: Vec<Sample>,
+    /// Per sample: still judged disturbed after the re-runs.
+    pub disturbed: Vec<bool>,
+    pub reruns: usize,
+    pub error: Option<String>,
+}
+
+pub struct Config {
+    pub quick: bool,
+    pub reps: usize,
+    pub target_st: Duration,
+    pub target_mt: Duration,
+    /// A repetition slower than the cell's median by more than this is disturbed.
+    pub tol_st: f64,
+    pub tol_mt: f64,
+    /// A repetition in which a measuring thread got less CPU than this share of the wall
+    /// time was descheduled: disturbed.
+    pub min_cpu_ratio: f64,
+    pub rerun_passes: usize,
+    pub rerun_budget: Duration,
+    pub out: PathBuf,
+    pub check_targets: bool,
+    pub seed: u64,
+    /// Only cells whose "contender size workload" contains this (for investigations).
+    pub filter: Option<String>,
+}
+
+/// xorshift64*, for shuffling the order of contenders each round.
+pub struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: blockpool-bench [--quick] [--reps N] [--out DIR] [--seed N] [--check-targets]\n\
+         \n  --quick          a few seconds: checks every contender runs and is correct\n  \
+         --reps N         repetitions per contender and workload (default 15; quick 3)\n  \
+         --out DIR        where results.csv, samples.csv and chart.svg go\n                   \
+         (default bench/results, quick: bench/results/quick)\n  \
+         --seed N         seed of the per-round shuffle (default: from the clock)\n  \
+         --check-targets  exit 2 if blockpool misses a W1/W2 target\n  \
+         --filter TEXT    only cells whose \"contender size workload\" contains TEXT,\n                   \
+         e.g. \"blockpool 64 W1\" (an investigation aid; targets need all)"
+    );
+    std::process::exit(64)
+}
+
+fn parse_args() -> Config {
+    let mut quick = false;
+    let mut reps = None;
+    let mut out = None;
+    let mut seed = None;
+    let mut check_targets = false;
+    let mut filter = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--reps" => {
+                reps = Some(
+                    args.next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--out" => out = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            "--seed" => {
+                seed = Some(
+                    args.next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--check-targets" => check_targets = true,
+            "--filter" => filter = Some(args.next().unwrap_or_else(|| usage())),
+            // `cargo bench` passes this to harness-less benches.
+            "--bench" => {}
+            _ => usage(),
+        }
+    }
+    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results");
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1
+    });
+    if quick {
+        Config {
+            quick,
+            reps: reps.unwrap_or(3).max(1),
+            target_st: Duration::from_millis(2),
+            target_mt: Duration::from_millis(4),
+            tol_st: 0.25,
+            tol_mt: 0.5,
+            min_cpu_ratio: 0.8,
+            rerun_passes: 1,
+            rerun_budget: Duration::from_secs(3),
+            out: out.unwrap_or(results.join("quick")),
+            check_targets,
+            seed,
+            filter: filter.clone(),
+        }
+    } else {
+        Config {
+            quick,
+            reps: reps.unwrap_or(15).max(3),
+            target_st: Duration::from_millis(25),
+            target_mt: Duration::from_millis(50),
+            tol_st: 0.10,
+            tol_mt: 0.25,
+            min_cpu_ratio: 0.9,
+            rerun_passes: 3,
+            rerun_budget: Duration::from_secs(45),
+            out: out.unwrap_or(results),
+            check_targets,
+            seed,
+            filter: filter.clone(),
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Which samples of `cell` are disturbed: descheduled, or slower than the median of the
+/// cell by more than the tolerance.
+fn judge(cfg: &Config, cell: &Cell) -> Vec<bool> {
+    let mut ns: Vec<f64> = cell.samples.iter().map(|s| s.ns_per_unit).collect();
+    let med = median(&mut ns);
+    let tol = if cell.workload.threads() > 1 {
+        cfg.tol_mt
+    } else {
+        cfg.tol_st
+    };
+    cell.samples
+        .iter()
+        .map(|s| s.ns_per_unit > med * (1.0 + tol) || s.cpu_ratio < cfg.min_cpu_ratio)
+        .collect()
+}
+
+fn main() {
+    let cfg = parse_args();
+    let started = Instant::now();
+    let mut rng = Rng(cfg.seed);
+    report::print_header(&cfg);
+
+    let entries = entries();
+    let mut cells: Vec<Cell> = Vec::new();
+    for (e, entry) in entries.iter().enumerate() {
+        for w in workloads::ALL {
+            let label = format!("{} {} {}", entry.name, entry.size, w.name());
+            if cfg
+                .filter
+                .as_ref()
+                .is_some_and(|f| !label.contains(f.as_str()))
+            {
+                continue;
+            }
+            cells.push(Cell {
+                entry: e,
+                workload: w,
+                iters: 0,
+                samples: Vec::new(),
+                disturbed: Vec::new(),
+                reruns: 0,
+                error: entry
+                    .runner
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("setup failed: {e}")),
+            });
+        }
+    }
+
+    // 1. Warm-up and calibration: grow each cell's iteration count until one repetition
+    //    takes about the target time.
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    rng.shuffle(&mut order);
+    for &c in &order {
+        let cell = &mut cells[c];
+        let Ok(runner) = &entries[cell.entry].runner else {
+            continue;
+        };
+        let w = cell.workload;
+        let target = if w.threads() > 1 {
+            cfg.target_mt
+        } else {
+            cfg.target_st
+        };
+        let mut iters = w.start_iters();
+        loop {
+            match runner.run(w, iters) {
+                Err(e) => {
+                    cell.error = Some(e);
+                    break;
+                }
+                Ok(s) => {
+                    if s.elapsed >= target / 8 || iters >= 1 << 40 {
+                        let scale = target.as_secs_f64() / s.elapsed.as_secs_f64().max(1e-9);
+                        cell.iters = ((iters as f64 * scale) as u64).max(1);
+                        break;
+                    }
+                    iters *= 4;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "warm-up and calibration: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 2. Repetitions: round-robin over every cell, in a new random order each round, so
+    //    that drift of the machine hits all contenders alike.
+    for round in 0..cfg.reps {
+        rng.shuffle(&mut order);
+        for &c in &order {
+            let cell = &mut cells[c];
+            if cell.error.is_some() {
+                continue;
+            }
+            let runner = entries[cell.entry].runner.as_ref().unwrap();
+            match runner.run(cell.workload, cell.iters) {
+                Ok(s) => cell.samples.push(s),
+                Err(e) => cell.error = Some(e),
+            }
+        }
+        eprint!(
+            "\rround {}/{}  ({:.0} s)",
+            round + 1,
+            cfg.reps,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
+
+    // 3. Disturbed repetitions are run again (interleaved, shuffled); what is still
+    //    disturbed after the last pass stays marked and is left out of the statistics.
+    let rerun_start = Instant::now();
+    for pass in 0..cfg.rerun_passes {
+        let mut todo: Vec<(usize, usize)> = Vec::new();
+        for (c, cell) in cells.iter_mut().enumerate() {
+            if cell.error.is_some() {
+                continue;
+            }
+            cell.disturbed = judge(&cfg, cell);
+            todo.extend(
+                cell.disturbed
+                    .iter()
+                    .enumerate()
+                    .filter(|d| *d.1)
+                    .map(|(i, _)| (c, i)),
+            );
+        }
+        if todo.is_empty() || rerun_start.elapsed() > cfg.rerun_budget {
+            break;
+        }
+        eprintln!(
+            "re-run pass {}: {} disturbed repetitions",
+            pass + 1,
+            todo.len()
+        );
+        rng.shuffle(&mut todo);
+        for (c, i) in todo {
+            if rerun_start.elapsed() > cfg.rerun_budget {
+                break;
+            }
+            let cell = &mut cells[c];
+            if cell.error.is_some() {
+                continue;
+            }
+            let runner = entries[cell.entry].runner.as_ref().unwrap();
+            match runner.run(cell.workload, cell.iters) {
+                Ok(s) => {
+                    cell.samples[i] = s;
+                    cell.reruns += 1;
+                }
+                Err(e) => cell.error = Some(e),
+            }
+        }
+    }
+    for cell in cells.iter_mut() {
+        if cell.error.is_none() {
+            cell.disturbed = judge(&cfg, cell);
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let summary = report::summarise(&entries, &cells);
+    report::print_tables(&cfg, &entries, &summary);
+    let misses = report::print_targets(&summary);
+    let failures: Vec<String> = cells
+        .iter()
+        .filter_map(|c| {
+            c.error.as_ref().map(|e| {
+                let en = &entries[c.entry];
+                format!("{} {} B {}: {e}", en.name, en.size, c.workload.name())
+            })
+        })
+        .collect();
+
+    if let Err(e) = std::fs::create_dir_all(&cfg.out)
+        .and_then(|_| report::write_csv(&cfg, &entries, &cells, &summary))
+    {
+        eprintln!(
+            "error: writing the CSV files under {}: {e}",
+            cfg.out.display()
+        );
+        std::process::exit(1);
+    }
+    if let Err(e) = chart::draw(&cfg, &summary) {
+        eprintln!("error: drawing the chart: {e}");
+        std::process::exit(1);
+    }
+    println!(
+        "\nwrote {0}/results.csv, {0}/samples.csv and {0}/chart.svg",
+        cfg.out.display()
+    );
+    println!(
+        "total time {:.1} s (seed {}), load average now: {}",
+        elapsed.as_secs_f64(),
+        cfg.seed,
+        report::loadavg()
+    );
+
+    if !failures.is_empty() {
+        println!("\nFAILED correctness checks:");
+        for f in &failures {
+            println!("  {f}");
+        }
+        std::process::exit(1);
+    }
+    if cfg.check_targets && misses > 0 {
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,385 @@
+//! The workloads W1-W4, generic over the contender so every loop is monomorphised and
+//! the contender's `alloc`/`free` are inlined into it.
+
+use std::cell::UnsafeCell;
+use std::hint::spin_loop;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::contenders::Contender;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Workload {
+    /// alloc + write + free, one thread.
+    W1,
+    /// 1,000 allocs, then 1,000 frees in reverse (LIFO) order, one thread.
+    W2Lifo,
+    /// 1,000 allocs, then 1,000 frees in allocation (FIFO) order, one thread.
+    W2Fifo,
+    /// Two threads, each alloc + write + free, on one shared pool.
+    W3,
+    /// One thread allocates, the other frees (cross-thread free, through an SPSC ring).
+    W4,
+}
+
+pub const ALL: [Workload; 5] = [
+    Workload::W1,
+    Workload::W2Lifo,
+    Workload::W2Fifo,
+    Workload::W3,
+    Workload::W4,
+];
+
+/// Blocks held at once in W2.
+pub const W2_BATCH: u64 = 1000;
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1",
+            Workload::W2Lifo => "W2-LIFO",
+            Workload::W2Fifo => "W2-FIFO",
+            Workload::W3 => "W3",
+            Workload::W4 => "W4",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Workload::W1 => "alloc+free pair, one thread",
+            Workload::W2Lifo => "1,000 allocs then 1,000 frees, LIFO, one thread",
+            Workload::W2Fifo => "1,000 allocs then 1,000 frees, FIFO, one thread",
+            Workload::W3 => "2 threads alloc+free on one shared pool",
+            Workload::W4 => "one thread allocates, another frees (cross-thread)",
+        }
+    }
+    /// What one unit of `ns_per_unit` is.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Workload::W1 | Workload::W3 => "pair",
+            Workload::W2Lifo | Workload::W2Fifo => "op",
+            Workload::W4 => "block",
+        }
+    }
+    pub fn threads(self) -> usize {
+        match self {
+            Workload::W3 | Workload::W4 => 2,
+            _ => 1,
+        }
+    }
+    /// Units of work per iteration (`iters` counts rounds of 1,000 in W2).
+    pub fn units_per_iter(self) -> u64 {
+        match self {
+            Workload::W1 | Workload::W4 => 1,
+            Workload::W2Lifo | Workload::W2Fifo => 2 * W2_BATCH,
+            Workload::W3 => 2,
+        }
+    }
+    /// A first guess of iterations for calibration.
+    pub fn start_iters(self) -> u64 {
+        match self {
+            Workload::W2Lifo | Workload::W2Fifo => 1,
+            _ => 1000,
+        }
+    }
+}
+
+/// One timed repetition.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub elapsed: Duration,
+    pub ns_per_unit: f64,
+    /// Lowest (thread CPU time / wall time) of the measuring threads: well below 1 means
+    /// a thread was descheduled during the repetition.
+    pub cpu_ratio: f64,
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+struct Span {
+    start: Instant,
+    end: Instant,
+    cpu: Duration,
+}
+
+impl Span {
+    fn measure(f: impl FnOnce() -> Result<(), String>) -> Result<Span, String> {
+        let cpu0 = thread_cpu();
+        let start = Instant::now();
+        f()?;
+        let end = Instant::now();
+        Ok(Span {
+            start,
+            end,
+            cpu: thread_cpu() - cpu0,
+        })
+    }
+    fn ratio(&self) -> f64 {
+        let wall = (self.end - self.start).as_secs_f64();
+        if wall > 0.0 {
+            (self.cpu.as_secs_f64() / wall).min(1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
+fn sample(w: Workload, iters: u64, spans: &[Span]) -> Sample {
+    let start = spans.iter().map(|s| s.start).min().unwrap();
+    let end = spans.iter().map(|s| s.end).max().unwrap();
+    let elapsed = end - start;
+    let units = (iters * w.units_per_iter()) as f64;
+    Sample {
+        elapsed,
+        ns_per_unit: elapsed.as_nanos() as f64 / units,
+        cpu_ratio: spans.iter().map(Span::ratio).fold(1.0, f64::min),
+    }
+}
+
+/// Runs `iters` iterations of `w` on `c`, checking that every alloc succeeded and every
+/// block held what was written into it until it was freed.
+pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, String> {
+    let iters = iters.max(1);
+    let errors_before = c.errors();
+    let s = match w {
+        Workload::W1 => {
+            let span = Span::measure(|| w1(c, iters))?;
+            sample(w, iters, &[span])
+        }
+        Workload::W2Lifo | Workload::W2Fifo => {
+            let mut held: Vec<C::H> = Vec::with_capacity(W2_BATCH as usize);
+            let span = Span::measure(|| w2(c, iters, w == Workload::W2Lifo, &mut held))?;
+            sample(w, iters, &[span])
+        }
+        Workload::W3 => w3(c, iters)?,
+        Workload::W4 => w4(c, iters)?,
+    };
+    let errors = c.errors() - errors_before;
+    if errors != 0 {
+        return Err(format!("{}: the pool reported {errors} errors", w.name()));
+    }
+    Ok(s)
+}
+
+#[inline(never)]
+fn w1<C: Contender>(c: &C, iters: u64) -> Result<(), String> {
+    let mut sum = 0u64;
+    for i in 0..iters {
+        let Some(h) = c.alloc(i) else {
+            return Err(format!("W1: alloc failed at pair {i}"));
+        };
+        sum = sum.wrapping_add(c.read(&h));
+        c.free(h);
+    }
+    let expected = (0..iters).fold(0u64, u64::wrapping_add);
+    if sum != expected {
+        return Err(format!(
+            "W1: blocks did not hold their values (sum {sum} != {expected})"
+        ));
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn w2<C: Contender>(c: &C, iters: u64, lifo: bool, held: &mut Vec<C::H>) -> Result<(), String> {
+    for round in 0..iters {
+        for i in 0..W2_BATCH {
+            let Some(h) = c.alloc(i) else {
+                return Err(format!(
+                    "W2: alloc {i} of {W2_BATCH} failed (round {round})"
+                ));
+            };
+            held.push(h);
+        }
+        let mut sum = 0u64;
+        if lifo {
+            while let Some(h) = held.pop() {
+                sum = sum.wrapping_add(c.read(&h));
+                c.free(h);
+            }
+        } else {
+            for h in held.drain(..) {
+                sum = sum.wrapping_add(c.read(&h));
+                c.free(h);
+            }
+        }
+        // Each of the 1,000 blocks got a distinct value: a block handed out twice would
+        // have been overwritten and spoil the sum.
+        if sum != W2_BATCH * (W2_BATCH - 1) / 2 {
+            return Err(format!(
+                "W2: blocks did not hold their values (round {round})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn spin_wait(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 1000 {
+        spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+fn w3<C: Contender>(c: &C, iters: u64) -> Result<Sample, String> {
+    let barrier = Barrier::new(2);
+    let spans: Vec<Result<Span, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2u64)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    Span::measure(|| w3_thread(c, t, iters))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let spans = spans.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(sample(Workload::W3, iters, &spans))
+}
+
+#[inline(never)]
+fn w3_thread<C: Contender>(c: &C, t: u64, iters: u64) -> Result<(), String> {
+    let mut bad = 0u64;
+    for i in 0..iters {
+        let v = t << 48 | i;
+        let Some(h) = c.alloc(v) else {
+            return Err(format!("W3: alloc failed in thread {t} at pair {i}"));
+        };
+        bad += u64::from(c.read(&h) != v);
+        c.free(h);
+    }
+    if bad != 0 {
+        return Err(format!(
+            "W3: {bad} blocks changed while held (handed out twice?)"
+        ));
+    }
+    Ok(())
+}
+
+/// A bounded single-producer single-consumer ring: the transport of W4, the same for
+/// every contender.
+struct Ring<H> {
+    slots: Box<[UnsafeCell<MaybeUninit<H>>]>,
+    mask: usize,
+    head: Padded, // next slot to read (consumer)
+    tail: Padded, // next slot to write (producer)
+    abort: std::sync::atomic::AtomicBool,
+}
+
+#[repr(align(128))]
+struct Padded(AtomicUsize);
+
+// SAFETY: a slot is written by the producer before it publishes `tail` (release) and read
+// by the consumer after it acquires it, and reused only after the consumer publishes
+// `head`; the values are `Send`.
+unsafe impl<H: Send> Sync for Ring<H> {}
+
+const RING: usize = 256;
+
+impl<H: Send> Ring<H> {
+    fn new() -> Self {
+        Self {
+            slots: (0..RING)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            mask: RING - 1,
+            head: Padded(AtomicUsize::new(0)),
+            tail: Padded(AtomicUsize::new(0)),
+            abort: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+fn w4<C: Contender>(c: &C, iters: u64) -> Result<Sample, String> {
+    let ring = Ring::<C::H>::new();
+    let barrier = Barrier::new(2);
+    let (producer, consumer) = std::thread::scope(|s| {
+        let p = s.spawn(|| {
+            barrier.wait();
+            Span::measure(|| w4_producer(c, &ring, iters))
+        });
+        let q = s.spawn(|| {
+            barrier.wait();
+            Span::measure(|| w4_consumer(c, &ring, iters))
+        });
+        (p.join().unwrap(), q.join().unwrap())
+    });
+    Ok(sample(Workload::W4, iters, &[producer?, consumer?]))
+}
+
+#[inline(never)]
+fn w4_producer<C: Contender>(c: &C, ring: &Ring<C::H>, iters: u64) -> Result<(), String> {
+    let mut tail = 0usize;
+    let mut head_seen = 0usize;
+    for i in 0..iters {
+        let mut spins = 0;
+        let h = loop {
+            if let Some(h) = c.alloc(i) {
+                break h;
+            }
+            // Pool empty: the consumer will free blocks.
+            spin_wait(&mut spins);
+            if spins > 50_000_000 {
+                ring.abort.store(true, Ordering::Relaxed);
+                return Err("W4: the pool stayed empty".into());
+            }
+        };
+        let mut spins = 0;
+        while tail - head_seen == RING {
+            head_seen = ring.head.0.load(Ordering::Acquire);
+            if tail - head_seen == RING {
+                spin_wait(&mut spins);
+            }
+        }
+        // SAFETY: the slot is free (the consumer has moved past it).
+        unsafe { (*ring.slots[tail & ring.mask].get()).write(h) };
+        tail += 1;
+        ring.tail.0.store(tail, Ordering::Release);
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn w4_consumer<C: Contender>(c: &C, ring: &Ring<C::H>, iters: u64) -> Result<(), String> {
+    let mut head = 0usize;
+    let mut tail_seen = 0usize;
+    let mut bad = 0u64;
+    for i in 0..iters {
+        let mut spins = 0;
+        while head == tail_seen {
+            tail_seen = ring.tail.0.load(Ordering::Acquire);
+            if head == tail_seen {
+                if ring.abort.load(Ordering::Relaxed) {
+                    return Err("W4: producer gave up".into());
+                }
+                spin_wait(&mut spins);
+            }
+        }
+        // SAFETY: the producer published this slot.
+        let h = unsafe { (*ring.slots[head & ring.mask].get()).assume_init_read() };
+        head += 1;
+        ring.head.0.store(head, Ordering::Release);
+        bad += u64::from(c.read(&h) != i);
+        c.free(h);
+    }
+    if bad != 0 {
+        return Err(format!(
+            "W4: {bad} blocks did not hold their values (handed out twice?)"
+        ));
+    }
+    Ok(())
+}
