@@ -86,7 +86,9 @@ impl<P: PoolHandle> Box<P, Uninit> {
         let block = if mem::size_of::<P::Data>() == 0 {
             NonNull::dangling()
         } else {
-            pool.take()?
+            let block = pool.take()?;
+            crate::asan::unpoison(Block::data(block).cast(), mem::size_of::<P::Data>());
+            block
         };
         Some(Self {
             block,
@@ -193,6 +195,7 @@ struct Release<P: PoolHandle> {
 impl<P: PoolHandle> Drop for Release<P> {
     fn drop(&mut self) {
         if mem::size_of::<P::Data>() != 0 {
+            crate::asan::poison(Block::data(self.block).cast(), mem::size_of::<P::Data>());
             // SAFETY: the block came from `take` of this pool (a `Box` owned it) and its
             // value has been dropped or moved out.
             unsafe { self.pool.release(self.block) };

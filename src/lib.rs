@@ -62,6 +62,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod asan;
 mod block;
 mod boxed;
 mod free_list;
@@ -81,6 +82,6 @@ pub const BACKEND: &str = free_list::BACKEND;
 #[doc(hidden)]
 pub mod testing {
     #[cfg(blockpool_backend = "arm_llsc")]
-    pub use crate::free_list::hook as arm;
+    pub use crate::free_list::arm_hook as arm;
     pub use crate::free_list::hook::set_pop_window_hook;
 }

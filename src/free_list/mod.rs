@@ -21,6 +21,9 @@ use core::ptr::NonNull;
 mod arm_llsc;
 #[cfg(blockpool_backend = "arm_llsc")]
 pub use arm_llsc::*;
+// The glob above does not bring `arm_llsc::hook`: the `hook` module below shadows it.
+#[cfg(all(feature = "test-hooks", blockpool_backend = "arm_llsc"))]
+pub use arm_llsc::hook as arm_hook;
 
 #[cfg(blockpool_backend = "tagged_index")]
 mod tagged_index;

@@ -35,6 +35,9 @@ pub struct StaticPool<T, const N: usize> {
 // SAFETY: as for `Pool`: the pool never holds a live `T` of its own; a block's payload is
 // reached only through the one `Box` that owns it, and all shared state is atomic.
 unsafe impl<T, const N: usize> Sync for StaticPool<T, N> {}
+// SAFETY: moving the pool needs that nothing borrows it, so no box of it exists and every
+// block is free, uninitialised memory: no `T` moves with it.
+unsafe impl<T, const N: usize> Send for StaticPool<T, N> {}
 
 impl<T, const N: usize> StaticPool<T, N> {
     const_fn_unless_loom! {
