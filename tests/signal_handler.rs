@@ -129,7 +129,7 @@ fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
     // handler only touches atomics and the pool, which are async-signal-safe.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handler as usize;
+        action.sa_sigaction = handler as *const () as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);

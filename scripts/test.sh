@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls `scripts/test.sh --full`).
+#
+#   scripts/test.sh            quick sizes (for local use)
+#   scripts/test.sh --full     CI sizes: 10^6 signal-handler runs and injections,
+#                              10^7 stress and TSan operations, 10^6 fuzz executions, ...
+#
+# Self-sufficient on a fresh Debian 12 machine with rustup: each step installs what it
+# needs (rustup targets and components, QEMU, cargo-fuzz). See TESTING.md for what each
+# step proves and how to run it alone.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+full=0
+[ "${1:-}" = "--full" ] && full=1
+if [ "$full" = 1 ]; then
+    export BLOCKPOOL_SIGNAL_RUNS=${BLOCKPOOL_SIGNAL_RUNS:-1000000}
+    export BLOCKPOOL_INJECTIONS=${BLOCKPOOL_INJECTIONS:-1000000}
+    export BLOCKPOOL_STRESS_OPS=${BLOCKPOOL_STRESS_OPS:-10000000}
+    verify_args=(--full)
+else
+    verify_args=()
+fi
+
+passed=0
+failed=()
+run_step() {
+    local name=$1
+    shift
+    echo
+    echo "=== $name: $*"
+    local start=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: ok ($((SECONDS - start)) s)"
+    else
+        failed+=("$name")
+        echo "=== $name: FAILED ($((SECONDS - start)) s)"
+    fi
+}
+
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
+
+lint() {
+    cargo fmt --all -- --check &&
+        cargo clippy -q --all-targets --features test-hooks -- -D warnings &&
+        cargo clippy -q -p blockpool --target thumbv7em-none-eabihf -- -D warnings &&
+        cargo clippy -q -p blockpool --target thumbv6m-none-eabi -- -D warnings &&
+        RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
+}
+
+run_step lint lint
+run_step "host tests (debug)" cargo test -p blockpool --features test-hooks
+run_step "host tests (release)" cargo test -p blockpool --release --features test-hooks
+run_step "demo" cargo run -q --release --example demo
+run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
+run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
+run_step "loom, Miri, TSan, ASan, fuzzing" scripts/verify.sh "${verify_args[@]}"
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "failed steps: ${failed[*]}"
+fi
+echo "${passed} passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]
