@@ -85,3 +85,8 @@ pub mod testing {
     pub use crate::free_list::arm_hook as arm;
     pub use crate::free_list::hook::set_pop_window_hook;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
