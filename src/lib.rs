@@ -34,7 +34,7 @@
 //! | target class | mechanism | lock-free | interrupt/signal-safe | bounded time |
 //! |---|---|---|---|---|
 //! | 64-bit CAS: x86_64, aarch64, riscv64, i686, … | one 64-bit word: 24-bit block index + 40-bit tag | yes | yes | no (a CAS may retry while others succeed) |
-//! | ARMv7-M, ARMv7E-M, ARMv8-M mainline, ARMv7-A/R (thumbv7*, thumbv8m*, armv7*) | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty, `dmb` | yes | yes | no (a `strex` may retry after an interrupt) |
+//! | ARMv7-M, ARMv7E-M, ARMv8-M mainline, ARMv7-A/R (thumbv7*, thumbv8m.main*, armv7*) | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty, `dmb` | yes | yes | no (a `strex` may retry after an interrupt) |
 //! | no CAS: thumbv6m, riscv32imc (and any target without 64-bit CAS or the ARM backend, e.g. riscv32imac, thumbv8m.base) | [`critical_section`] around each pop/push | **no** | yes, with a single-core critical-section implementation (interrupts masked); a lock-based one (multi-core, `std`) is thread-safe only | yes, O(1) with interrupts off |
 //!
 //! On the 64-bit CAS backend a pool holds at most [`Pool::MAX_BLOCKS`] (2^24 - 1)
