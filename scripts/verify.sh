@@ -136,7 +136,7 @@ fuzz() {
             -max_total_time="$BLOCKPOOL_FUZZ_SECONDS" -runs="$BLOCKPOOL_FUZZ_RUNS" \
             -print_final_stats=1
     ) 2>&1 | tee "$log" |
-        grep --line-buffered -E '^(#[0-9]+ *(INITED|DONE|pulse)|Done|stat::)|ERROR|panicked|SUMMARY'
+        grep --line-buffered -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|Done|stat::)|ERROR|panicked|SUMMARY'
     local status=${PIPESTATUS[0]}
     set -e
     if [ "$status" != 0 ]; then
