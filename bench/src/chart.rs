@@ -43,9 +43,10 @@ pub fn draw(cfg: &Config, summary: &Summary) -> Result<(), String> {
         ))
         .map_err(|e| e.to_string())?;
     let sub = format!(
-        "{} | {} | {}{} | median of clean repetitions, whiskers = IQR",
+        "{} | {} | load avg {} | {}{} | median of clean repetitions, whiskers = IQR",
         find("date"),
         find("cpu"),
+        cfg.load_at_start,
         rustc,
         if cfg.quick {
             " | --quick run: NOT a measurement"

@@ -143,6 +143,11 @@ pub struct Config {
     /// A repetition in which a measuring thread got less CPU than this share of the wall
     /// time was descheduled: disturbed.
     pub min_cpu_ratio: f64,
+    /// A two-thread repetition in which the threads ran together for less than this share
+    /// of its time did not measure contention: disturbed.
+    pub min_overlap: f64,
+    /// The load average when the run started.
+    pub load_at_start: String,
     pub rerun_passes: usize,
     pub rerun_budget: Duration,
     pub out: PathBuf,
@@ -234,6 +239,8 @@ fn parse_args() -> Config {
             tol_st: 0.25,
             tol_mt: 0.5,
             min_cpu_ratio: 0.8,
+            min_overlap: 0.8,
+            load_at_start: report::loadavg(),
             rerun_passes: 1,
             rerun_budget: Duration::from_secs(3),
             out: out.unwrap_or(results.join("quick")),
@@ -250,6 +257,8 @@ fn parse_args() -> Config {
             tol_st: 0.10,
             tol_mt: 0.25,
             min_cpu_ratio: 0.9,
+            min_overlap: 0.9,
+            load_at_start: report::loadavg(),
             rerun_passes: 3,
             rerun_budget: Duration::from_secs(45),
             out: out.unwrap_or(results),
@@ -284,7 +293,11 @@ fn judge(cfg: &Config, cell: &Cell) -> Vec<bool> {
     };
     cell.samples
         .iter()
-        .map(|s| s.ns_per_unit > med * (1.0 + tol) || s.cpu_ratio < cfg.min_cpu_ratio)
+        .map(|s| {
+            s.ns_per_unit > med * (1.0 + tol)
+                || s.cpu_ratio < cfg.min_cpu_ratio
+                || s.overlap < cfg.min_overlap
+        })
         .collect()
 }
 

@@ -85,9 +85,11 @@ pub fn summarise(entries: &[Entry], cells: &[Cell]) -> Summary {
                 let noisy = clean.len() * 2 < cell.samples.len() || clean.is_empty();
                 let mut v = if noisy {
                     // Most repetitions were disturbed: take the half in which the
-                    // measuring threads got the most CPU (the least disturbed ones).
+                    // measuring threads got the most CPU, and ran together the longest
+                    // (the least disturbed ones).
+                    let quality = |s: &&crate::workloads::Sample| s.cpu_ratio.min(s.overlap);
                     let mut by_cpu: Vec<_> = cell.samples.iter().collect();
-                    by_cpu.sort_by(|a, b| b.cpu_ratio.total_cmp(&a.cpu_ratio));
+                    by_cpu.sort_by(|a, b| quality(b).total_cmp(&quality(a)));
                     let keep = cell.samples.len().div_ceil(2).max(clean.len()).max(1);
                     by_cpu.iter().take(keep).map(|s| s.ns_per_unit).collect()
                 } else {
@@ -194,7 +196,6 @@ pub fn machine() -> Vec<(String, String)> {
             "kernel".into(),
             read("/proc/sys/kernel/osrelease").trim().to_string(),
         ),
-        ("load average at start".into(), loadavg()),
     ];
     if !governor.is_empty() {
         m.push(("cpufreq governor".into(), governor.trim().to_string()));
@@ -246,6 +247,7 @@ pub fn print_header(cfg: &Config) {
     for (k, v) in machine() {
         println!("  {k:<42} {v}");
     }
+    println!("  {:<42} {}", "load average at start", cfg.load_at_start);
     println!(
         "  {:<42} {} blocks per bounded pool; payload written in place (one word), read back before free",
         "setup",
@@ -253,7 +255,7 @@ pub fn print_header(cfg: &Config) {
     );
     println!(
         "  {:<42} {} repetitions of ~{} ms (1 thread) / ~{} ms (2 threads) per cell, round-robin in shuffled order; \
-         disturbed = >{:.0}% / >{:.0}% over the cell's median or a thread with <{:.0}% CPU; re-run up to {}x",
+         disturbed = >{:.0}% / >{:.0}% over the cell's median, a thread with <{:.0}% CPU, or 2 threads together <{:.0}% of the time; re-run up to {}x",
         "statistics",
         cfg.reps,
         cfg.target_st.as_millis(),
@@ -261,9 +263,11 @@ pub fn print_header(cfg: &Config) {
         cfg.tol_st * 100.0,
         cfg.tol_mt * 100.0,
         cfg.min_cpu_ratio * 100.0,
+        cfg.min_overlap * 100.0,
         cfg.rerun_passes
     );
-    let load: f64 = loadavg()
+    let load: f64 = cfg
+        .load_at_start
         .split_whitespace()
         .next()
         .and_then(|l| l.parse().ok())
@@ -346,7 +350,7 @@ pub fn print_tables(cfg: &Config, _entries: &[Entry], summary: &Summary) {
         "\nx peer: median / best pool peer's median (pool peers: heapless 0.9 and 0.7, atomic-pool, \
          lockfree-object-pool, sharded-slab, ArrayQueue).\nreps: clean repetitions used; * = some \
          repetitions stayed disturbed after re-runs and were left out; ! = most did: the half with \
-         the most CPU time was used, treat with care."
+         the most CPU time (and thread overlap) was used, treat with care."
     );
 }
 
@@ -472,14 +476,15 @@ pub fn write_csv(
     }
     std::fs::write(cfg.out.join("results.csv"), out)?;
 
-    let mut raw =
-        String::from("workload,block_bytes,contender,rep,iters,ns_per_unit,cpu_ratio,disturbed\n");
+    let mut raw = String::from(
+        "workload,block_bytes,contender,rep,iters,ns_per_unit,cpu_ratio,overlap,disturbed\n",
+    );
     for c in cells {
         let e = &entries[c.entry];
         for (i, s) in c.samples.iter().enumerate() {
             let _ = writeln!(
                 raw,
-                "{},{},{},{},{},{:.3},{:.3},{}",
+                "{},{},{},{},{},{:.3},{:.3},{:.3},{}",
                 c.workload.name(),
                 e.size,
                 csv_field(e.name),
@@ -487,6 +492,7 @@ pub fn write_csv(
                 c.iters,
                 s.ns_per_unit,
                 s.cpu_ratio,
+                s.overlap,
                 c.disturbed.get(i).copied().unwrap_or(false)
             );
         }

@@ -93,6 +93,10 @@ pub struct Sample {
     /// Lowest (thread CPU time / wall time) of the measuring threads: well below 1 means
     /// a thread was descheduled during the repetition.
     pub cpu_ratio: f64,
+    /// Share of the repetition during which all measuring threads were running their
+    /// loops (1 for one thread): well below 1 means the threads ran one after the other,
+    /// e.g. because only one CPU was free, so they did not contend at all.
+    pub overlap: f64,
 }
 
 /// CPU time of the calling thread.
@@ -139,10 +143,18 @@ fn sample(w: Workload, iters: u64, spans: &[Span]) -> Sample {
     let end = spans.iter().map(|s| s.end).max().unwrap();
     let elapsed = end - start;
     let units = (iters * w.units_per_iter()) as f64;
+    let last_start = spans.iter().map(|s| s.start).max().unwrap();
+    let first_end = spans.iter().map(|s| s.end).min().unwrap();
+    let together = first_end.saturating_duration_since(last_start);
     Sample {
         elapsed,
         ns_per_unit: elapsed.as_nanos() as f64 / units,
         cpu_ratio: spans.iter().map(Span::ratio).fold(1.0, f64::min),
+        overlap: if elapsed.is_zero() {
+            1.0
+        } else {
+            together.as_secs_f64() / elapsed.as_secs_f64()
+        },
     }
 }
 
