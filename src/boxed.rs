@@ -57,6 +57,17 @@ pub unsafe trait PoolHandle {
     /// # Safety
     /// `block` came from `take` of this pool and nobody uses it any more.
     unsafe fn release(&self, block: NonNull<Block<Self::Data>>);
+
+    #[doc(hidden)]
+    /// Whether `block` is one of this pool's blocks, where the pool can tell cheaply;
+    /// `true` where it cannot. Used by the debug-build check of [`Box::from_raw`].
+    ///
+    /// # Safety
+    /// `block` points to a (non-zero-sized) block of some pool of this `Data` type.
+    unsafe fn owns(&self, block: NonNull<Block<Self::Data>>) -> bool {
+        let _ = block;
+        true
+    }
 }
 
 /// An owning pointer to one block of a pool, holding a `P::Data` once [`Init`].
@@ -170,6 +181,92 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// A pointer to the block's payload, valid for as long as the box.
     pub fn as_ptr(&self) -> *const P::Data {
         Block::data(self.block)
+    }
+}
+
+/// Bytes from the start of a `Block<T>` to its payload. `Block<T>` is `repr(C)` with two
+/// fields, the free-list header `Link` and an `UnsafeCell<MaybeUninit<T>>` (aligned as
+/// `T`), so the payload starts at the header's size rounded up to `T`'s alignment.
+const fn payload_offset<T>() -> usize {
+    mem::size_of::<crate::free_list::Link>().next_multiple_of(mem::align_of::<T>())
+}
+
+impl<P: PoolHandle, S: State> Box<P, S> {
+    /// Gives up the box without returning its block: the pointer to the payload (to a
+    /// value, if [`Init`]) that [`from_raw`](Self::from_raw) turns back into a box.
+    ///
+    /// The block stays out of the pool (and an [`Init`] value stays alive) until then;
+    /// forgetting the pointer leaks the block. For a zero-sized payload the pointer is
+    /// dangling (well aligned, like any pointer to a zero-sized value).
+    ///
+    /// ```
+    /// use blockpool::{Box, StaticPool};
+    ///
+    /// static POOL: StaticPool<u32, 2> = StaticPool::new();
+    ///
+    /// let raw = POOL.alloc_value(7).unwrap().into_raw();
+    /// // e.g. through a C API or a DMA descriptor …
+    /// // SAFETY: `raw` came from `into_raw` of a box of `POOL`, and is used once.
+    /// let back = unsafe { Box::<&StaticPool<u32, 2>>::from_raw(raw, &POOL) };
+    /// assert_eq!(*back, 7);
+    /// ```
+    pub fn into_raw(self) -> NonNull<P::Data> {
+        let (block, _pool) = self.into_parts();
+        debug_assert!(
+            mem::size_of::<P::Data>() == 0
+                || Block::data(block) as usize - block.as_ptr() as usize
+                    == payload_offset::<P::Data>()
+        );
+        // SAFETY: `Block::data` never returns null: a payload address inside a live
+        // block, or a dangling non-null pointer for a zero-sized payload.
+        unsafe { NonNull::new_unchecked(Block::data(block)) }
+    }
+
+    /// Rebuilds the box that [`into_raw`](Self::into_raw) gave up, to return its block
+    /// to `pool` on drop (a [`pool!`](crate::pool!) singleton has `A::from_raw(ptr)`).
+    ///
+    /// **ABA protection is unaffected.** The free lists never keep an ABA tag in a box or
+    /// a block pointer: the 64-bit CAS backend takes the tag from the list's head on
+    /// every push and pop, and the ARM LL/SC and critical-section backends need none. So
+    /// a pointer that has been through `into_raw`/`from_raw` any number of times is as
+    /// good as a box that never left (heapless 0.9's `from_raw` rebuilds its tagged
+    /// pointer with the initial tag instead).
+    ///
+    /// **Debug check.** With `debug_assertions`, `from_raw` panics if it can tell
+    /// cheaply that `ptr` is not a block of `pool`: always for a [`StaticPool`]
+    /// (address range of its storage) and for a [`Pool`] on the 64-bit CAS backend (the
+    /// block's index in its header and the pool's region table); not for a [`Pool`] on
+    /// the other backends. Release builds check nothing.
+    ///
+    /// [`StaticPool`]: crate::StaticPool
+    /// [`Pool`]: crate::Pool
+    ///
+    /// # Safety
+    /// `ptr` was returned by `into_raw` of a `Box<P, S>` (same payload type, same
+    /// typestate or [`Uninit`]) whose block belongs to `pool`, and no other box has been
+    /// rebuilt from it since. For [`Init`], the value behind `ptr` is still valid (it may
+    /// have been changed in between through `ptr`).
+    pub unsafe fn from_raw(ptr: NonNull<P::Data>, pool: P) -> Self {
+        let block = if mem::size_of::<P::Data>() == 0 {
+            NonNull::dangling()
+        } else {
+            // SAFETY: `ptr` is the payload of a block (the caller's promise): stepping
+            // back by the payload's offset stays inside that block and gives its start,
+            // with the provenance `into_raw`'s pointer carried (the whole block).
+            let block = unsafe { ptr.byte_sub(payload_offset::<P::Data>()) }.cast();
+            #[cfg(debug_assertions)]
+            // SAFETY: `block` is a block of some pool of this payload type (the caller's
+            // promise; the check is for a block of the *wrong* pool).
+            if !unsafe { pool.owns(block) } {
+                panic!("blockpool: Box::from_raw got a pointer that is not a block of this pool");
+            }
+            block
+        };
+        Self {
+            block,
+            pool,
+            _owns: PhantomData,
+        }
     }
 }
 

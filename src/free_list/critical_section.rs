@@ -103,6 +103,15 @@ impl FreeList {
         count
     }
 
+    /// Whether `link` is one of this list's blocks: this backend cannot tell cheaply
+    /// (a pointer stack keeps no table of its blocks), so it always says `true`.
+    ///
+    /// # Safety
+    /// None beyond the tagged-index backend's signature, kept the same.
+    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>) -> bool {
+        true
+    }
+
     /// Makes block `i` of the fixed storage at `storage` usable by this list.
     ///
     /// # Safety

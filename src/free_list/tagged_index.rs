@@ -228,6 +228,25 @@ impl FreeList {
         count
     }
 
+    /// Whether `link` is the header of one of this list's blocks: its index (in the
+    /// header since `add_run`/`adopt`) names a region entry of ours whose block of that
+    /// index is at `link`. Cheap (two loads); for the debug check of `Box::from_raw`.
+    ///
+    /// # Safety
+    /// `link` points to the header of a block of some pool (this one or another).
+    pub(crate) unsafe fn owns(&self, link: NonNull<Link>) -> bool {
+        // Relaxed: the caller got `link` from a block handed out by a pool, after (in
+        // happens-before) that pool wrote its index and, for ours, its region entry.
+        // SAFETY: a live header (the caller's promise), only accessed through atomics.
+        let index = unsafe { link.as_ref() }.index.load(Ordering::Relaxed);
+        if index >= NIL {
+            return false;
+        }
+        let base = self.regions[(index >> LOCAL_BITS) as usize].load(Ordering::Relaxed);
+        !base.is_null()
+            && base as usize + (index & LOCAL_MASK) as usize * self.stride == link.as_ptr() as usize
+    }
+
     /// Makes block `i` of the fixed storage that starts at `storage` usable by this list
     /// without pushing it (for `StaticPool`'s blocks that have never been handed out).
     ///

@@ -132,4 +132,10 @@ unsafe impl<T> PoolHandle for &Pool<T> {
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) }
     }
+
+    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
+        // SAFETY: `block` is a block of some pool (the caller's promise), so its header
+        // is live.
+        unsafe { self.list.owns(Block::link(block)) }
+    }
 }

@@ -87,6 +87,19 @@ macro_rules! pool {
             ) -> ::core::result::Result<$crate::Box<$name>, $data> {
                 $crate::Box::alloc_value_in($name, value)
             }
+
+            /// Rebuilds a box from the pointer [`Box::into_raw`]($crate::Box::into_raw)
+            /// gave; see [`Box::from_raw`]($crate::Box::from_raw).
+            ///
+            /// # Safety
+            /// As for [`Box::from_raw`]($crate::Box::from_raw) with this pool.
+            #[allow(dead_code)]
+            $vis unsafe fn from_raw(
+                ptr: ::core::ptr::NonNull<$data>,
+            ) -> $crate::Box<$name> {
+                // SAFETY: forwarded: the caller's promise for this pool.
+                unsafe { $crate::Box::from_raw(ptr, $name) }
+            }
         }
 
         // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
@@ -101,6 +114,11 @@ macro_rules! pool {
             unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) {
                 // SAFETY: forwarded: the block came from this same pool.
                 unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
+            }
+
+            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) -> bool {
+                // SAFETY: forwarded: the same promise.
+                unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
             }
         }
     };

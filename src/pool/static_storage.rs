@@ -109,4 +109,12 @@ unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) }
     }
+
+    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
+        // Address arithmetic only: one of ours is inside `storage` at a multiple of the
+        // block size from its start.
+        let start = self.storage.as_ptr() as usize;
+        let offset = (block.as_ptr() as usize).wrapping_sub(start);
+        offset < N * Block::<T>::STRIDE && offset % Block::<T>::STRIDE == 0
+    }
 }
