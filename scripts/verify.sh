@@ -108,11 +108,12 @@ miri() {
 
 tsan() {
     # -Zbuild-std: an instrumented std, so no suppressions are needed. The control test
-    # checks that TSan is live and reports an unordered handoff of a block.
+    # checks that TSan is live and reports an unordered handoff of a block. test-hooks:
+    # pops yield inside their ABA window now and then.
     BLOCKPOOL_TSAN_CONTROL=expect TSAN_OPTIONS="halt_on_error=1" \
         RUSTFLAGS="-Zsanitizer=thread $sanitizer_flags" CARGO_TARGET_DIR="$targets/verify-tsan" \
         cargo +nightly test -Zbuild-std --target "$host" --release \
-        --test tsan_stress -- --nocapture
+        --features test-hooks --test tsan_stress -- --nocapture
 }
 
 asan() {

@@ -9,7 +9,8 @@
 //! a `StaticPool` at once. Miri's data-race detector checks that the free list orders one
 //! owner's payload accesses before the next owner's (the payload is plain memory), its
 //! borrow and provenance checks cover the pointer arithmetic, and the in-use flags catch
-//! a block handed out twice. Natively it is a quick smoke test.
+//! a block handed out twice. Natively it is a quick smoke test. (Pointer-to-integer
+//! casts only: strict provenance forbids the other way.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -29,7 +30,7 @@ static IN_USE: [AtomicBool; 2 * BLOCKS] = [const { AtomicBool::new(false) }; 2 *
 /// The in-use flag of the block whose payload is at `payload`.
 fn flag(payload: *const Payload, pool_base: usize, first: usize) -> &'static AtomicBool {
     let stride = std::mem::size_of::<Block<Payload>>();
-    let i = (payload.addr() - pool_base) / stride;
+    let i = (payload as usize - pool_base) / stride;
     assert!(i < BLOCKS, "a block from outside the pool");
     &IN_USE[first + i]
 }
@@ -72,11 +73,11 @@ fn threads_alloc_and_free() {
     // SAFETY: the only reference ever made to `MEMORY`.
     let memory = unsafe { &mut *std::ptr::addr_of_mut!(MEMORY) };
     // Block `i`'s payload lies in [base + i * stride, base + (i + 1) * stride).
-    let instance_base = memory.as_ptr().addr();
+    let instance_base = memory.as_ptr() as usize;
     assert_eq!(POOL.grow_exact(memory), BLOCKS);
     // `StaticPool` hands its never-used blocks out in order: the first one is block 0.
     let first = STATIC_POOL.alloc().unwrap();
-    let static_base = first.as_ptr().addr();
+    let static_base = first.as_ptr() as usize;
     drop(first);
 
     let threads: Vec<_> = (1..=THREADS as u64)
@@ -104,8 +105,8 @@ fn threads_alloc_and_free() {
             "static pool hands out more blocks than it has"
         );
     }
-    let mut addresses: Vec<usize> = drained.iter().map(|b| b.as_ptr().addr()).collect();
-    addresses.extend(static_drained.iter().map(|b| b.as_ptr().addr()));
+    let mut addresses: Vec<usize> = drained.iter().map(|b| b.as_ptr() as usize).collect();
+    addresses.extend(static_drained.iter().map(|b| b.as_ptr() as usize));
     addresses.sort_unstable();
     addresses.dedup();
     assert_eq!(
@@ -132,15 +133,16 @@ fn moved_static_pool_hands_out_its_own_blocks() {
     drop(pool.alloc_value(1).unwrap());
     // Move the pool out of its heap box (safe: nothing borrows it); the box is freed on
     // return from `unbox`.
+    #[allow(clippy::boxed_local)]
     fn unbox<T>(b: std::boxed::Box<T>) -> T {
         *b
     }
     let moved: StaticPool<u64, 1> = unbox(pool);
     let block = moved.alloc_value(2).unwrap();
-    let start = std::ptr::addr_of!(moved).addr();
+    let start = std::ptr::addr_of!(moved) as usize;
     let end = start + std::mem::size_of_val(&moved);
     assert!(
-        (start..end).contains(&block.as_ptr().addr()),
+        (start..end).contains(&(block.as_ptr() as usize)),
         "the block handed out is not inside the pool that handed it out"
     );
 }

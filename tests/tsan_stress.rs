@@ -4,7 +4,7 @@
 //! BLOCKPOOL_TSAN_OPS=10000000 \
 //! RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
 //!     cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --release \
-//!     --test tsan_stress -- --nocapture
+//!     --features test-hooks --test tsan_stress -- --nocapture
 //! ```
 //!
 //! `BLOCKPOOL_TSAN_OPS` is the total number of pool operations (each alloc and each
@@ -14,7 +14,8 @@
 //! their own pattern and check it before freeing. TSan checks that the free list orders
 //! one owner's payload writes before the next owner's (the payload is plain memory);
 //! per-block in-use flags catch a block handed out twice; draining the pools at the end
-//! catches a lost block. With more threads than blocks the pools run empty often.
+//! catches a lost block. With more threads than blocks the pools run empty often. With
+//! the `test-hooks` feature, pops yield inside their ABA window now and then.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -114,6 +115,16 @@ fn worker(id: usize, ops: usize) -> usize {
     done
 }
 
+#[cfg(feature = "test-hooks")]
+fn yield_in_window() {
+    thread_local!(static POPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    let pops = POPS.get().wrapping_add(1);
+    POPS.set(pops);
+    if pops % 4 == 0 {
+        thread::yield_now();
+    }
+}
+
 /// Allocates until the pool is empty and returns the distinct payload addresses.
 fn drain<P: PoolHandle<Data = Payload> + Copy>(pool: P, most: usize) -> usize {
     let mut held = Vec::new();
@@ -143,6 +154,12 @@ fn threads_hammer_three_pools() {
     };
     assert_eq!(INSTANCE.grow_exact(first), BLOCKS);
     assert_eq!(INSTANCE.grow_exact(second), 1);
+
+    // With `test-hooks`, every 4th pop yields its time slice between reading `next` and
+    // its CAS: the window in which other threads' pops and pushes make ABA, which
+    // otherwise a few instructions wide is rarely hit by a stress run.
+    #[cfg(feature = "test-hooks")]
+    blockpool::testing::set_pop_window_hook(Some(yield_in_window));
 
     let total = operations();
     let start = std::time::Instant::now();
