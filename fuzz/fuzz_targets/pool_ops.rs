@@ -1,7 +1,7 @@
-//! Arbitrary sequences of alloc / init / drop / free / into_inner / grow on four pools at
-//! once, checked against a simple model (how many blocks each pool has free, which
-//! blocks are held, what each initialised one holds), with the ABA hook armed by the
-//! input: inside the window of a pop (after it read `next`, before its CAS) the hook pops
+//! Arbitrary sequences of alloc / init / drop / into_inner / into_raw+from_raw / grow on
+//! four pools at once, checked against a simple model (how many blocks each pool has
+//! free, which blocks are held, what each initialised one holds), with the ABA hook
+//! armed by the input: inside the window of a pop (after it read `next`, before its CAS) the hook pops
 //! twice and pushes the first block back, or pops and pushes, or pops and keeps.
 //!
 //! Run: `cd fuzz && RUSTFLAGS="--cfg blockpool_asan" cargo +nightly fuzz run pool_ops --
@@ -185,6 +185,32 @@ where
         if let Some(n) = &mut self.free {
             *n += 1;
         }
+    }
+
+    /// Box `i` through `into_raw` and back with `from_raw`: the same block, the same
+    /// value, and it must still go back to the pool when dropped.
+    fn round_trip(&mut self, i: usize) {
+        if self.held.is_empty() {
+            return;
+        }
+        let i = i % self.held.len();
+        let address = self.held[i].address();
+        let held = match self.held.swap_remove(i) {
+            Held::Uninit(b) => {
+                let raw = b.into_raw();
+                // SAFETY: `raw` came from `into_raw` of an `Uninit` box of this pool.
+                Held::Uninit(unsafe { Box::<P, Uninit>::from_raw(raw, self.pool) })
+            }
+            Held::Init(b, seed) => {
+                let raw = b.into_raw();
+                // SAFETY: `raw` came from `into_raw` of an `Init` box of this pool.
+                let b = unsafe { Box::<P, Init>::from_raw(raw, self.pool) };
+                assert_eq!(b.seed(), seed, "payload changed by into_raw/from_raw");
+                Held::Init(b, seed)
+            }
+        };
+        assert_eq!(held.address(), address, "from_raw rebuilt another block");
+        self.held.push(held);
     }
 
     /// Every initialised box still holds what was written into it.
@@ -371,6 +397,12 @@ fuzz_target!(|data: &[u8]| {
                     wide.adopt(k);
                 }
             }
+            27..=29 => match side % 4 {
+                0 => wide.round_trip(usize::from(arg)),
+                1 => odd.round_trip(usize::from(arg)),
+                2 => single.round_trip(usize::from(arg)),
+                _ => zst.round_trip(usize::from(arg)),
+            },
             _ => {
                 wide.check();
                 odd.check();
