@@ -1,8 +1,9 @@
 //! Arbitrary sequences of alloc / init / drop / into_inner / into_raw+from_raw / grow on
 //! four pools at once, checked against a simple model (how many blocks each pool has
 //! free, which blocks are held, what each initialised one holds), with the ABA hook
-//! armed by the input: inside the window of a pop (after it read `next`, before its CAS) the hook pops
-//! twice and pushes the first block back, or pops and pushes, or pops and keeps.
+//! armed by the input: inside the window of a pop (after it read `next`, before its CAS)
+//! the hook pops twice and pushes the first block back, or pops and pushes, or pops and
+//! keeps.
 //!
 //! Run: `cd fuzz && RUSTFLAGS="--cfg blockpool_asan" cargo +nightly fuzz run pool_ops --
 //! -max_total_time=60` (`--cfg blockpool_asan`: the pool poisons freed payloads for the
