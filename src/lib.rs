@@ -21,6 +21,11 @@
 //! - [`Pool<T>`]: an instance pool that [`grow`](Pool::grow)s from `&'static mut [u8]`
 //!   you give it (or [`grow_exact`](Pool::grow_exact)s from an array of [`Block<T>`]).
 //! - [`pool!`]: a singleton type over either kind; its [`Box`] is one pointer wide.
+//! - [`ScopedPool<'buf, T>`](ScopedPool): a pool over a borrowed, non-`'static` buffer
+//!   (a local array); its boxes borrow it, so tests and host code need no `static`.
+//! - [`ObjectPool<T, N>`](ObjectPool): values that stay initialised between uses;
+//!   [`request`](ObjectPool::request) lends an [`Object`], which goes back without
+//!   dropping its value.
 //!
 //! All hand out [`Box`]es, which start [`Uninit`] and become [`Init`] with
 //! [`Box::init`] (or in place, with [`Box::as_uninit_mut`] and [`Box::assume_init`]).
@@ -71,7 +76,7 @@ mod sync;
 
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
-pub use pool::{Pool, StaticPool};
+pub use pool::{Object, ObjectPool, Pool, ScopedPool, StaticPool};
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the table above).

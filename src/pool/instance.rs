@@ -112,6 +112,32 @@ impl<T> Pool<T> {
         // adjacent, `STRIDE` apart.
         unsafe { self.list.add_run(Block::link(first), count) }
     }
+
+    /// Adds the blocks of `memory`, which need not be `'static` (for
+    /// [`ScopedPool`](crate::ScopedPool)); their headers are rewritten first, so they may
+    /// have been used before. Returns how many it added, like
+    /// [`grow_exact`](Self::grow_exact).
+    ///
+    /// # Safety
+    /// `memory` stays valid and used by nobody but this pool (and the boxes it hands
+    /// out) until the pool is dropped.
+    pub(crate) unsafe fn add_blocks(&self, memory: &mut [Block<T>]) -> usize {
+        if mem::size_of::<T>() == 0 {
+            return usize::MAX;
+        }
+        let count = memory.len();
+        let Some(first) = NonNull::new(memory.as_mut_ptr()) else {
+            return 0;
+        };
+        for i in 0..count {
+            // SAFETY: block `i < count` of the slice we borrow exclusively.
+            unsafe { Block::init_link(first.add(i)) };
+        }
+        // SAFETY: initialised just now, adjacent, `STRIDE` apart; the caller keeps them
+        // valid and ours for as long as this list (part of the pool) can touch them,
+        // which is all that `add_run`'s `'static` stands for.
+        unsafe { self.list.add_run(Block::link(first), count) }
+    }
 }
 
 impl<T> Default for Pool<T> {

@@ -3,12 +3,18 @@
 //!
 //! - [`Pool`]: an instance pool that grows from `&'static mut` memory you give it;
 //! - [`StaticPool`]: a pool and its `N` blocks in one `static`, without `unsafe`;
+//! - [`ObjectPool`]: a pool of values that stay initialised between uses;
+//! - [`ScopedPool`]: a pool over a borrowed (non-`'static`) buffer, whose boxes borrow it;
 //! - [`pool!`](crate::pool!): a singleton type over either, whose boxes are one pointer
 //!   wide.
 
 mod instance;
+mod object;
+mod scoped;
 mod singleton;
 mod static_storage;
 
 pub use instance::Pool;
+pub use object::{Object, ObjectPool};
+pub use scoped::ScopedPool;
 pub use static_storage::StaticPool;

@@ -71,6 +71,28 @@ impl<T, const N: usize> StaticPool<T, N> {
         Box::alloc_value_in(self, value)
     }
 
+    /// Takes a free block, and says whether it is one that has never been handed out
+    /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
+    pub(crate) fn take_block(&self) -> Option<(NonNull<Block<T>>, bool)> {
+        if let Some(link) = self.list.pop() {
+            return Some((Block::from_link(link), false));
+        }
+        let i = sync::increment_below(&self.fresh, N)?;
+        let storage = NonNull::from(&self.storage).cast::<Block<T>>();
+        // SAFETY: `i < N` was claimed by us alone; `storage` is this pool's own array,
+        // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
+        // this list.
+        let link = unsafe { self.list.adopt(Block::link(storage), i) };
+        Some((Block::from_link(link), true))
+    }
+
+    /// The blocks that have ever been handed out: the first ones of the storage. With
+    /// `&mut self` none of them is in use.
+    pub(crate) fn used_blocks(&mut self) -> &mut [Block<T>] {
+        let used = self.fresh.load(sync::Ordering::Relaxed).min(N);
+        &mut self.storage[..used]
+    }
+
     /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`).
     pub const fn capacity(&self) -> usize {
         if mem::size_of::<T>() == 0 {
@@ -93,16 +115,7 @@ unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        if let Some(link) = self.list.pop() {
-            return Some(Block::from_link(link));
-        }
-        let i = sync::increment_below(&self.fresh, N)?;
-        let storage = NonNull::from(&self.storage).cast::<Block<T>>();
-        // SAFETY: `i < N` was claimed by us alone; `storage` is this pool's own array,
-        // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
-        // this list.
-        let link = unsafe { self.list.adopt(Block::link(storage), i) };
-        Some(Block::from_link(link))
+        self.take_block().map(|(block, _)| block)
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {

@@ -1,0 +1,233 @@
+//! [`ObjectPool`]: blocks that stay initialised between uses, for values whose set-up is
+//! costly (zeroed or pre-formatted buffers, descriptors, …).
+
+use core::fmt;
+use core::mem;
+use core::ops::{Deref, DerefMut};
+use core::ptr::{self, NonNull};
+
+use crate::boxed::{Box, PoolHandle, Uninit};
+use crate::pool::StaticPool;
+use crate::sync::{const_fn_unless_loom, AtomicUsize, Ordering};
+use crate::Block;
+
+/// A pool of `N` values of `T` that stay initialised: [`request`](Self::request) hands
+/// out an [`Object`] holding the value its last user left behind, and dropping the
+/// object puts it back *without* dropping the value.
+///
+/// Each block is filled once, the first time it is handed out, with a copy of the
+/// initial value ([`new`](Self::new), for `T: Copy`) or the result of an init function
+/// ([`with_init`](Self::with_init)). Both constructors are `const`, so the pool can be
+/// a `static`:
+///
+/// ```
+/// use blockpool::ObjectPool;
+///
+/// static FRAMES: ObjectPool<[u8; 256], 4> = ObjectPool::new([0xFF; 256]);
+///
+/// let mut frame = FRAMES.request().expect("all frames in use");
+/// assert_eq!(frame[0], 0xFF); // filled on first use
+/// frame[0] = 0x7E; // e.g. a header written once and kept
+/// drop(frame); // back to the pool, value kept
+///
+/// let frame = FRAMES.request().unwrap();
+/// assert_eq!(frame[0], 0x7E); // the last user's value (the pool is LIFO)
+/// ```
+///
+/// It is a user's job to reset whatever must not leak from one user to the next.
+///
+/// The values are dropped when the pool is (never, for a `static`): each block that was
+/// ever handed out holds one, exactly once. If an init function panicked, the block it
+/// was filling is left out of the pool for good and dropping the pool then drops
+/// nothing (it cannot tell which blocks hold a value).
+///
+/// `ObjectPool<T, N>` is `Sync` when `T: Send` (each object is used by one context at
+/// a time, as with a mutex) and `Send` when `T: Send`.
+pub struct ObjectPool<T, const N: usize> {
+    pool: StaticPool<T, N>,
+    initial: Initial<T>,
+    /// Non-zero once an init function has panicked (see the type's docs).
+    init_panicked: AtomicUsize,
+}
+
+/// How a block is filled the first time it is handed out.
+enum Initial<T> {
+    /// A copy of this value; only built by `new`, for `T: Copy`.
+    Copy(T),
+    /// The result of this function.
+    With(fn() -> T),
+}
+
+// SAFETY: a shared pool hands each of its values to one `Object` at a time, which may be
+// in any thread (hence `T: Send`, as for `Mutex<T>`), and otherwise reads only the
+// initial value, which is `Copy` and so holds no `UnsafeCell`: concurrent bitwise copies
+// of it are plain reads. The inner `StaticPool` is `Sync`.
+unsafe impl<T: Send, const N: usize> Sync for ObjectPool<T, N> {}
+
+impl<T: Copy, const N: usize> ObjectPool<T, N> {
+    const_fn_unless_loom! {
+        /// A pool whose blocks start out as copies of `initial`.
+        pub fn new(initial: T) -> Self {
+            Self {
+                pool: StaticPool::new(),
+                initial: Initial::Copy(initial),
+                init_panicked: AtomicUsize::new(0),
+            }
+        }
+    }
+}
+
+impl<T, const N: usize> ObjectPool<T, N> {
+    const_fn_unless_loom! {
+        /// A pool whose blocks are filled by `init`, once each, the first time they are
+        /// handed out (in whichever context requests them).
+        ///
+        /// ```
+        /// use blockpool::ObjectPool;
+        ///
+        /// struct Descriptor { buffer: [u32; 64], ready: bool }
+        /// fn blank() -> Descriptor { Descriptor { buffer: [0; 64], ready: true } }
+        ///
+        /// static DESCRIPTORS: ObjectPool<Descriptor, 8> = ObjectPool::with_init(blank);
+        /// assert!(DESCRIPTORS.request().unwrap().ready);
+        /// ```
+        pub fn with_init(init: fn() -> T) -> Self {
+            Self {
+                pool: StaticPool::new(),
+                initial: Initial::With(init),
+                init_panicked: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    /// Takes a value out of the pool for use; `None` when all `N` are in use.
+    pub fn request(&self) -> Option<Object<'_, T, N>> {
+        let mut inner = Box::alloc_in(Slots(self))?;
+        if mem::size_of::<T>() == 0 {
+            // No storage, so nothing was filled: make this object's value now. (It is
+            // never dropped, like every value of this pool while the pool lives.)
+            // SAFETY: writing a zero-sized value through a dangling, aligned pointer.
+            unsafe { inner.as_mut_ptr().write(self.make()) };
+        }
+        Some(Object { inner })
+    }
+
+    /// How many values the pool has: `N` (unlimited for a zero-sized `T`).
+    pub const fn capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    /// A new value for a block being filled.
+    fn make(&self) -> T {
+        match &self.initial {
+            // SAFETY: `Copy` is only built by `new`, whose `T: Copy`: a bitwise copy is
+            // a copy.
+            Initial::Copy(value) => unsafe { ptr::read(value) },
+            Initial::With(init) => init(),
+        }
+    }
+}
+
+impl<T, const N: usize> Drop for ObjectPool<T, N> {
+    fn drop(&mut self) {
+        if mem::size_of::<T>() == 0 || self.init_panicked.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        for block in self.pool.used_blocks() {
+            // SAFETY: every block ever handed out was filled before it was (no init
+            // panicked), its value has never been dropped (objects return blocks without
+            // dropping), and no object exists (`&mut self`), so each value is dropped
+            // here exactly once.
+            unsafe { ptr::drop_in_place(Block::data(NonNull::from(block))) };
+        }
+    }
+}
+
+/// The handle an [`Object`]'s inner box uses: it fills never-used blocks on the way
+/// out. Private, so no other box can reach these blocks (a `Box<_, Init>` would drop
+/// the values when it returns them).
+struct Slots<'a, T, const N: usize>(&'a ObjectPool<T, N>);
+
+// SAFETY: forwarded to the inner `StaticPool`, which upholds the contract; filling a
+// fresh block writes only into the block just taken.
+unsafe impl<T, const N: usize> PoolHandle for Slots<'_, T, N> {
+    type Data = T;
+
+    fn take(&self) -> Option<NonNull<Block<T>>> {
+        let (block, fresh) = self.0.pool.take_block()?;
+        if fresh {
+            /// Records that an init function panicked while it is alive.
+            struct OnUnwind<'a>(&'a AtomicUsize);
+            impl Drop for OnUnwind<'_> {
+                fn drop(&mut self) {
+                    self.0.store(1, Ordering::Relaxed);
+                }
+            }
+            let guard = OnUnwind(&self.0.init_panicked);
+            let value = self.0.make();
+            mem::forget(guard);
+            // SAFETY: the block is ours alone (just taken) and has room for a `T`.
+            unsafe { Block::data(block).write(value) };
+        }
+        Some(block)
+    }
+
+    unsafe fn release(&self, block: NonNull<Block<T>>) {
+        // SAFETY: forwarded: the block came from our `take`.
+        unsafe { PoolHandle::release(&&self.0.pool, block) }
+    }
+
+    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
+        // SAFETY: forwarded: the same promise.
+        unsafe { PoolHandle::owns(&&self.0.pool, block) }
+    }
+}
+
+/// A value on loan from an [`ObjectPool`]: derefs to `T`, and goes back to the pool,
+/// value and all, when dropped.
+pub struct Object<'a, T, const N: usize> {
+    /// `Uninit` as far as the box knows, so that dropping it returns the block without
+    /// dropping the value; the value is there all the same (see `Slots::take`).
+    inner: Box<Slots<'a, T, N>, Uninit>,
+}
+
+impl<T, const N: usize> Deref for Object<'_, T, N> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: every block an object holds was filled (fresh ones in `Slots::take`,
+        // zero-sized ones in `request`) and its value is never dropped while the pool
+        // lives; shared for as long as `self` is.
+        unsafe { &*self.inner.as_ptr() }
+    }
+}
+
+impl<T, const N: usize> DerefMut for Object<'_, T, N> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`; exclusively ours for as long as `self` is borrowed.
+        unsafe { &mut *self.inner.as_mut_ptr() }
+    }
+}
+
+impl<T, const N: usize> AsRef<T> for Object<'_, T, N> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T, const N: usize> AsMut<T> for Object<'_, T, N> {
+    fn as_mut(&mut self) -> &mut T {
+        self
+    }
+}
+
+impl<T: fmt::Debug, const N: usize> fmt::Debug for Object<'_, T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt(self, f)
+    }
+}
+
+impl<T: fmt::Display, const N: usize> fmt::Display for Object<'_, T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt(self, f)
+    }
+}

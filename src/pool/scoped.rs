@@ -1,0 +1,136 @@
+//! [`ScopedPool`]: a pool over a borrowed buffer (a local array, a test's stack), whose
+//! boxes borrow the pool; no `static`, no `unsafe`.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::pool::Pool;
+use crate::Block;
+
+/// A pool over blocks it borrows for `'buf`, e.g. an array on the stack of `main` or of
+/// a test. Its boxes borrow the pool, so the borrow checker sees to it that no box
+/// outlives the pool and that nobody touches the buffer while the pool exists:
+///
+/// ```
+/// use blockpool::{Block, ScopedPool};
+///
+/// let mut blocks = [const { Block::<[u8; 64]>::new() }; 4];
+/// let pool = ScopedPool::new(&mut blocks);
+///
+/// let a = pool.alloc_value([1; 64]).unwrap();
+/// let b = pool.alloc_value([2; 64]).unwrap();
+/// assert_eq!(a[0] + b[0], 3);
+/// drop((a, b));
+///
+/// // Threads can share it without any `static`:
+/// std::thread::scope(|s| {
+///     for i in 0..4u8 {
+///         let pool = &pool;
+///         s.spawn(move || assert_eq!(pool.alloc_value([i; 64]).unwrap()[63], i));
+///     }
+/// });
+/// drop(pool);
+/// blocks[0] = Block::new(); // the buffer is ours again
+/// ```
+///
+/// A box cannot outlive its pool:
+///
+/// ```compile_fail,E0597
+/// use blockpool::{Block, ScopedPool};
+///
+/// let mut blocks = [const { Block::<u32>::new() }; 4];
+/// let escaped = {
+///     let pool = ScopedPool::new(&mut blocks);
+///     pool.alloc_value(1).unwrap()
+/// }; // error[E0597]: `pool` does not live long enough
+/// assert_eq!(*escaped, 1);
+/// ```
+///
+/// and the buffer cannot be used while the pool (or a box of it) lives:
+///
+/// ```compile_fail,E0506
+/// use blockpool::{Block, ScopedPool};
+///
+/// let mut blocks = [const { Block::<u32>::new() }; 4];
+/// let pool = ScopedPool::new(&mut blocks);
+/// let value = pool.alloc_value(1).unwrap();
+/// blocks[0] = Block::new(); // error[E0506]: cannot assign to `blocks[_]` because it is borrowed
+/// drop(value);
+/// ```
+///
+/// nor can the pool outlive its buffer:
+///
+/// ```compile_fail,E0597
+/// use blockpool::{Block, ScopedPool};
+///
+/// let pool = {
+///     let mut blocks = [const { Block::<u32>::new() }; 4];
+///     ScopedPool::new(&mut blocks)
+/// }; // error[E0597]: `blocks` does not live long enough
+/// drop(pool.alloc());
+/// ```
+///
+/// Underneath it is a [`Pool`]: the same free list, the same guarantees per target,
+/// and it is `Send + Sync` for every `T` for the same reason.
+pub struct ScopedPool<'buf, T> {
+    pool: Pool<T>,
+    capacity: usize,
+    /// The exclusive borrow of the buffer, for `'buf` (`[u8]`, not `[Block<T>]`: the pool
+    /// never holds a live `T`, so its `Send`/`Sync` must not depend on `T`'s).
+    _buffer: PhantomData<&'buf mut [u8]>,
+}
+
+impl<'buf, T> ScopedPool<'buf, T> {
+    /// A pool of the given blocks. Blocks that were used before (by an earlier pool) are
+    /// fine: their headers are rewritten. At most [`Pool::MAX_BLOCKS`] of them are used
+    /// (see [`capacity`](Self::capacity)).
+    pub fn new(blocks: &'buf mut [Block<T>]) -> Self {
+        let pool = Pool::new();
+        // SAFETY: `blocks` is borrowed exclusively for `'buf`, which outlives `self`
+        // (`_buffer` holds that borrow), and only the pool uses it from now on.
+        let capacity = unsafe { pool.add_blocks(blocks) };
+        Self {
+            pool,
+            capacity,
+            _buffer: PhantomData,
+        }
+    }
+
+    /// How many blocks the pool has: the buffer's length, up to
+    /// [`Pool::MAX_BLOCKS`] (unlimited, `usize::MAX`, for a zero-sized `T`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Takes a free block; `None` when all are in use.
+    pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
+        Box::alloc_in(self)
+    }
+
+    /// Takes a free block and moves `value` into it; gives `value` back when all are in
+    /// use.
+    pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
+        Box::alloc_value_in(self, value)
+    }
+}
+
+// SAFETY: forwarded to the inner `Pool`, which upholds the contract; the blocks stay
+// valid for as long as `self` is borrowed (they are borrowed for `'buf`, longer).
+unsafe impl<T> PoolHandle for &ScopedPool<'_, T> {
+    type Data = T;
+
+    fn take(&self) -> Option<NonNull<Block<T>>> {
+        PoolHandle::take(&&self.pool)
+    }
+
+    unsafe fn release(&self, block: NonNull<Block<T>>) {
+        // SAFETY: forwarded: the block came from our `take`.
+        unsafe { PoolHandle::release(&&self.pool, block) }
+    }
+
+    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
+        // SAFETY: forwarded: the same promise.
+        unsafe { PoolHandle::owns(&&self.pool, block) }
+    }
+}
