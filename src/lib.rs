@@ -23,6 +23,8 @@
 //! - [`pool!`]: a singleton type over either kind; its [`Box`] is one pointer wide.
 //! - [`ScopedPool<'buf, T>`](ScopedPool): a pool over a borrowed, non-`'static` buffer
 //!   (a local array); its boxes borrow it, so tests and host code need no `static`.
+//! - [`ArcPool<T, N>`](ArcPool) and [`arc_pool!`]: reference-counted [`Arc`]s with
+//!   [`Weak`]s; a singleton's `Arc` is one pointer wide.
 //! - [`ObjectPool<T, N>`](ObjectPool): values that stay initialised between uses;
 //!   [`request`](ObjectPool::request) lends an [`Object`], which goes back without
 //!   dropping its value.
@@ -70,13 +72,16 @@
 mod asan;
 mod block;
 mod boxed;
+mod counter;
 mod free_list;
 mod pool;
 mod sync;
 
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
-pub use pool::{Object, ObjectPool, Pool, ScopedPool, StaticPool};
+pub use pool::{
+    Arc, ArcBlock, ArcInner, ArcPool, Object, ObjectPool, Pool, ScopedPool, StaticPool, Weak,
+};
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the table above).

@@ -55,7 +55,11 @@ impl<T, const N: usize> StaticPool<T, N> {
             Self {
                 list: FreeList::new(Block::<T>::STRIDE),
                 fresh: AtomicUsize::new(0),
+                #[cfg(not(loom))]
                 storage: [const { Block::new() }; N],
+                // loom's atomics have no `const fn new`.
+                #[cfg(loom)]
+                storage: core::array::from_fn(|_| Block::new()),
             }
         }
     }

@@ -1,0 +1,802 @@
+//! [`Arc`] and [`Weak`]: reference-counted values in pool blocks.
+//!
+//! The block's payload is an [`ArcInner<T>`]: the value and two counters. Any pool of
+//! `ArcInner<T>` serves (an [`ArcPool`], an [`arc_pool!`](crate::arc_pool!) singleton,
+//! a [`Pool`](crate::Pool) or [`StaticPool`](crate::StaticPool) of `ArcInner<T>`), so the
+//! free list, the stats and the async wait are those of the ordinary pools.
+//!
+//! Counting follows `std::sync::Arc`: the strong count is the number of `Arc`s; the weak
+//! count is the number of `Weak`s plus one held by all the `Arc`s together. The value is
+//! dropped when the strong count reaches zero, the block returned when the weak count
+//! does. Increments are `Relaxed` (a new reference is made from an existing one, which
+//! already orders everything), decrements `Release` and the last one is followed by an
+//! `Acquire` fence, so every use of the value through any reference happens before it
+//! is dropped, and every use of the block before it is handed out again.
+//!
+//! **No locks, no waiting**, unlike `std`'s `get_mut`, whose "weak lock" makes a
+//! concurrent `downgrade` spin (fatal in an interrupt handler that interrupted the
+//! `get_mut`). Here [`Arc::get_mut`] locks the *strong* count instead (1 → `LOCKED`)
+//! while it reads the weak count, and [`Weak::upgrade`] never waits: finding `LOCKED`,
+//! it breaks the lock (`LOCKED` → 2, counting both the `get_mut` caller and itself), and
+//! `get_mut`'s unlock (`LOCKED` → 1) then fails, so it reports "not unique". On targets
+//! without atomic read-modify-write (thumbv6m) the counters are updated in critical
+//! sections, as the rest of the crate does.
+
+use core::cmp::Ordering as CmpOrdering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+
+use crate::boxed::{Box, PoolHandle, Uninit};
+use crate::counter::{self, fence};
+use crate::pool::StaticPool;
+use crate::sync::{const_fn_unless_loom, AtomicUsize, Ordering};
+use crate::Block;
+
+/// Counts above this are refused (`clone`/`downgrade` panic), far below a wrap-around.
+const MAX_REFCOUNT: usize = isize::MAX as usize;
+/// The strong count while [`Arc::get_mut`] checks for uniqueness (see the module docs).
+const LOCKED: usize = usize::MAX;
+
+/// The payload of an [`Arc`] pool's blocks: the value followed by its strong and weak
+/// counts. You only name it to make a pool for `Arc`s yourself, e.g.
+/// `Pool<ArcInner<T>>`; [`ArcPool`] and [`arc_pool!`](crate::arc_pool!) do it for you.
+#[repr(C)]
+pub struct ArcInner<T> {
+    /// First, so that a pointer to the value is a pointer to the `ArcInner`.
+    value: T,
+    strong: AtomicUsize,
+    weak: AtomicUsize,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Implemented by [`ArcInner<T>`] only: lets [`Arc<P>`] find `T` from its pool handle
+/// `P` (whose blocks hold `ArcInner<T>`).
+pub trait ArcBlock: sealed::Sealed {
+    /// The `T` of `ArcInner<T>`.
+    type Value;
+    #[doc(hidden)]
+    fn cast(this: NonNull<Self>) -> NonNull<ArcInner<Self::Value>>;
+    #[doc(hidden)]
+    fn wrap(value: Self::Value) -> Self;
+}
+
+impl<T> sealed::Sealed for ArcInner<T> {}
+impl<T> ArcBlock for ArcInner<T> {
+    type Value = T;
+    fn cast(this: NonNull<Self>) -> NonNull<ArcInner<T>> {
+        this
+    }
+    fn wrap(value: T) -> Self {
+        ArcInner {
+            value,
+            strong: AtomicUsize::new(1),
+            weak: AtomicUsize::new(1),
+        }
+    }
+}
+
+/// The value type of the `Arc`s of pool handle `P`.
+type Value<P> = <<P as PoolHandle>::Data as ArcBlock>::Value;
+
+/// The counters of the `ArcInner` at `inner`, without making a reference to the value
+/// (which may be being dropped by another context while a `Weak` reads the counts).
+///
+/// # Safety
+/// `inner` is a live `ArcInner` (its block not yet returned), for `'a`.
+unsafe fn counts<'a, T>(inner: NonNull<ArcInner<T>>) -> (&'a AtomicUsize, &'a AtomicUsize) {
+    // SAFETY: the caller's promise; the fields are atomics, only ever shared.
+    unsafe {
+        (
+            &*ptr::addr_of!((*inner.as_ptr()).strong),
+            &*ptr::addr_of!((*inner.as_ptr()).weak),
+        )
+    }
+}
+
+/// Adds one reference to `count`; panics (after undoing it) past `MAX_REFCOUNT`, which
+/// only leaking references in a loop can reach.
+fn increment(count: &AtomicUsize) {
+    // Relaxed: the new reference is made from an existing one (see the module docs).
+    let old = counter::fetch_add(count, 1, Ordering::Relaxed);
+    if old > MAX_REFCOUNT {
+        counter::fetch_sub(count, 1, Ordering::Relaxed);
+        panic!("blockpool: Arc reference count overflow");
+    }
+}
+
+/// A reference-counted pointer to a `T` in a pool block; the value is dropped with the
+/// last `Arc`, and the block goes back to the pool with the last `Arc` *and* [`Weak`].
+///
+/// `P` is the pool handle: `&ArcPool<T, N>`, the zero-sized type of an
+/// [`arc_pool!`](crate::arc_pool!) (then an `Arc` is one pointer wide), or `&Pool` /
+/// `&StaticPool` of [`ArcInner<T>`].
+///
+/// ```
+/// use blockpool::{Arc, ArcPool};
+///
+/// static MESSAGES: ArcPool<[u8; 32], 4> = ArcPool::new();
+///
+/// let a = MESSAGES.alloc([7; 32]).unwrap();
+/// let b = Arc::clone(&a);
+/// assert_eq!(Arc::strong_count(&a), 2);
+/// let weak = Arc::downgrade(&a);
+/// drop((a, b)); // the value is dropped here…
+/// assert!(weak.upgrade().is_none());
+/// drop(weak); // …and the block returned here
+/// assert_eq!(MESSAGES.capacity(), 4);
+/// ```
+pub struct Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    inner: NonNull<P::Data>,
+    pool: ManuallyDrop<P>,
+    _owns: PhantomData<P::Data>,
+}
+
+/// A non-owning reference to an [`Arc`]'s value: keeps the block (not the value) alive;
+/// [`upgrade`](Self::upgrade) gives an `Arc` while the value lives.
+pub struct Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    inner: NonNull<P::Data>,
+    pool: ManuallyDrop<P>,
+    _owns: PhantomData<P::Data>,
+}
+
+// SAFETY: as `std::sync::Arc`: any holder may drop the value (`T: Send`) and all share it
+// (`T: Sync`); the handles are sent and shared along (`P: Send + Sync`). The counters are
+// atomic or updated in critical sections.
+unsafe impl<P> Send for Arc<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+// SAFETY: as above.
+unsafe impl<P> Sync for Arc<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+// SAFETY: as for `Arc`: a `Weak` can become an `Arc` in the thread that holds it.
+unsafe impl<P> Send for Weak<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+// SAFETY: as above.
+unsafe impl<P> Sync for Weak<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+
+impl<P> Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    /// Allocates a block from `pool` and moves `value` into it, with one strong
+    /// reference; gives `value` back when the pool is exhausted. [`ArcPool::alloc`] and
+    /// the `alloc` of an [`arc_pool!`](crate::arc_pool!) call this.
+    pub fn try_new_in(value: Value<P>, pool: P) -> Result<Self, Value<P>> {
+        let Some(block) = Box::alloc_in(pool.clone()) else {
+            return Err(value);
+        };
+        let block = block.init(<P::Data as ArcBlock>::wrap(value));
+        // The `Init` box would drop the `ArcInner` as a whole; from here on the counts
+        // decide, so turn it into a raw pointer (the block stays ours).
+        let inner = block.into_raw();
+        Ok(Self {
+            inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        })
+    }
+
+    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
+        <P::Data as ArcBlock>::cast(self.inner)
+    }
+
+    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
+        // SAFETY: an `Arc` keeps its `ArcInner` alive.
+        unsafe { counts(self.ptr()) }
+    }
+
+    /// How many `Arc`s point to this value (a snapshot: others may change it at once).
+    pub fn strong_count(this: &Self) -> usize {
+        match this.counts().0.load(Ordering::Relaxed) {
+            LOCKED => 1,
+            n => n,
+        }
+    }
+
+    /// How many [`Weak`]s point to this value (a snapshot).
+    pub fn weak_count(this: &Self) -> usize {
+        // The `Arc`s' shared weak reference is not counted. While a `get_mut` of ours
+        // runs nobody else can see this `Arc`, so the count is never the locked value.
+        this.counts().1.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    /// A new [`Weak`] to this value.
+    pub fn downgrade(this: &Self) -> Weak<P> {
+        increment(this.counts().1);
+        Weak {
+            inner: this.inner,
+            pool: ManuallyDrop::new((*this.pool).clone()),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Whether the two point to the same value (compares addresses).
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        this.inner == other.inner
+    }
+
+    /// A pointer to the value, valid while an `Arc` to it exists.
+    pub fn as_ptr(this: &Self) -> *const Value<P> {
+        // `value` is the first field of a `repr(C)` struct.
+        this.ptr().as_ptr().cast()
+    }
+
+    /// Whether this is the only reference (`Arc` or `Weak`); see the module docs for
+    /// the lock on the strong count that makes the answer exact without making anybody
+    /// wait.
+    fn is_unique(this: &mut Self) -> bool {
+        let (strong, weak) = this.counts();
+        // Acquire: the last other `Arc`'s uses of the value (ended by a Release
+        // decrement) happen before ours, and so does any `downgrade` it made (the Weak's
+        // increment is then visible to the load below).
+        if counter::compare_exchange(strong, 1, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Acquire: pairs with the Release decrement of the last `Weak` dropped.
+        let no_weak = weak.load(Ordering::Acquire) == 1;
+        // Release: our lock did not publish anything; Release keeps the unlock after
+        // the load above. If an `upgrade` broke the lock meanwhile, the count is now an
+        // ordinary one that includes us, and the value is shared.
+        let not_broken =
+            counter::compare_exchange(strong, LOCKED, 1, Ordering::Release, Ordering::Relaxed)
+                .is_ok();
+        no_weak && not_broken
+    }
+
+    /// A mutable reference to the value if this is the only `Arc` and no [`Weak`]
+    /// exists; `None` otherwise.
+    pub fn get_mut(this: &mut Self) -> Option<&mut Value<P>> {
+        if Self::is_unique(this) {
+            // SAFETY: no other `Arc` or `Weak` exists and none can appear while `this`
+            // is borrowed mutably (both are made from an existing one).
+            Some(unsafe { &mut (*this.ptr().as_ptr()).value })
+        } else {
+            None
+        }
+    }
+
+    /// Takes the value out if this is the only `Arc` (the block goes back once no
+    /// [`Weak`] remains); gives the `Arc` back otherwise.
+    pub fn try_unwrap(this: Self) -> Result<Value<P>, Self> {
+        let (strong, _) = this.counts();
+        if counter::compare_exchange(strong, 1, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return Err(this);
+        }
+        // Acquire: as in `drop`, every other `Arc`'s use of the value happened before.
+        fence(Ordering::Acquire);
+        // SAFETY: the strong count went to zero with us, so we own the value.
+        Ok(unsafe { Self::take_value(this) })
+    }
+
+    /// Takes the value out if this is the last `Arc`, else just drops this one; of
+    /// several `Arc`s dropped this way at once, exactly one gets the value.
+    pub fn into_inner(this: Self) -> Option<Value<P>> {
+        let (strong, _) = this.counts();
+        // Release/Acquire as in `drop`.
+        if counter::fetch_sub(strong, 1, Ordering::Release) != 1 {
+            let mut this = ManuallyDrop::new(this);
+            // SAFETY: `this` is not used again; its handle is dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut this.pool) };
+            return None;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: the strong count went to zero with us, so we own the value.
+        Some(unsafe { Self::take_value(this) })
+    }
+
+    /// Moves the value out of a block whose strong count we took to zero, and drops the
+    /// `Arc`s' weak reference.
+    ///
+    /// # Safety
+    /// The strong count went from 1 to 0 by `this`'s hand.
+    unsafe fn take_value(this: Self) -> Value<P> {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is not used again: its handle moves out once.
+        let pool = unsafe { ManuallyDrop::take(&mut this.pool) };
+        let weak = Weak::<P> {
+            inner: this.inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        };
+        // SAFETY: the value is ours (the caller's promise) and read once; the weak
+        // reference keeps the block until after the read.
+        let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value)) };
+        drop(weak);
+        value
+    }
+
+    /// Gives up this `Arc` without changing the counts: a pointer to the value that
+    /// [`from_raw`](Self::from_raw) turns back into an `Arc`.
+    pub fn into_raw(this: Self) -> NonNull<Value<P>> {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is not used again; its handle is dropped once, here.
+        unsafe { ManuallyDrop::drop(&mut this.pool) };
+        this.ptr().cast()
+    }
+
+    /// Rebuilds an `Arc` from [`into_raw`](Self::into_raw)'s pointer (a
+    /// [`arc_pool!`](crate::arc_pool!) singleton has `A::from_raw(ptr)`).
+    ///
+    /// # Safety
+    /// `ptr` came from `into_raw` of an `Arc` of `pool`, and each such pointer is
+    /// rebuilt at most once.
+    pub unsafe fn from_raw(ptr: NonNull<Value<P>>, pool: P) -> Self {
+        Self {
+            // `value` is the first field of a `repr(C)` `ArcInner`: same address, and
+            // `into_raw`'s pointer carries the whole block's provenance.
+            inner: ptr.cast(),
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<P> Clone for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn clone(&self) -> Self {
+        increment(self.counts().0);
+        Self {
+            inner: self.inner,
+            pool: self.pool.clone(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<P> Drop for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn drop(&mut self) {
+        // SAFETY: `self` is being dropped; its handle moves out once, here.
+        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
+        // Release: our uses of the value happen before whoever drops it.
+        if counter::fetch_sub(self.counts().0, 1, Ordering::Release) != 1 {
+            return;
+        }
+        // Acquire: every other `Arc`'s uses of the value (each ended by a Release
+        // decrement) happen before the drop below.
+        fence(Ordering::Acquire);
+        // Made first so that the block is returned even if `T::drop` panics.
+        let _weak = Weak::<P> {
+            inner: self.inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        };
+        // SAFETY: the strong count reached zero with us: nobody else can reach the value,
+        // which is dropped once, here.
+        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr().as_ptr()).value)) };
+    }
+}
+
+impl<P> Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
+        <P::Data as ArcBlock>::cast(self.inner)
+    }
+
+    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
+        // SAFETY: a `Weak` keeps its block, and so the counters, alive.
+        unsafe { counts(self.ptr()) }
+    }
+
+    /// An [`Arc`] to the value, if it still lives. Never waits (see the module docs on
+    /// `get_mut`'s lock).
+    pub fn upgrade(&self) -> Option<Arc<P>> {
+        let (strong, _) = self.counts();
+        let mut n = strong.load(Ordering::Relaxed);
+        loop {
+            let new = match n {
+                0 => return None,
+                LOCKED => 2,
+                n if n > MAX_REFCOUNT => panic!("blockpool: Arc reference count overflow"),
+                n => n + 1,
+            };
+            // Acquire: the value was initialised before the first strong reference was
+            // published; Relaxed on failure, we only retry.
+            match counter::compare_exchange(strong, n, new, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => n = actual,
+            }
+        }
+        Some(Arc {
+            inner: self.inner,
+            pool: self.pool.clone(),
+            _owns: PhantomData,
+        })
+    }
+
+    /// How many `Arc`s point to the value (0 once it is dropped; a snapshot).
+    pub fn strong_count(&self) -> usize {
+        match self.counts().0.load(Ordering::Relaxed) {
+            LOCKED => 1,
+            n => n,
+        }
+    }
+
+    /// How many `Weak`s point to the value (0 once it is dropped; a snapshot).
+    pub fn weak_count(&self) -> usize {
+        let (strong, weak) = self.counts();
+        let weak = weak.load(Ordering::Relaxed);
+        if strong.load(Ordering::Relaxed) == 0 {
+            weak
+        } else {
+            weak.saturating_sub(1)
+        }
+    }
+
+    /// Whether the two point to the same block.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl<P> Clone for Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn clone(&self) -> Self {
+        increment(self.counts().1);
+        Self {
+            inner: self.inner,
+            pool: self.pool.clone(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<P> Drop for Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn drop(&mut self) {
+        // SAFETY: `self` is being dropped; its handle moves out once, here.
+        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
+        // Release: our reads of the counts happen before the block's next owner writes.
+        if counter::fetch_sub(self.counts().1, 1, Ordering::Release) != 1 {
+            return;
+        }
+        // Acquire: every other reference's last access to the block happens before it
+        // goes back.
+        fence(Ordering::Acquire);
+        // SAFETY: the block came from `Box::into_raw` (in `Arc::try_new_in`) of a box of
+        // this pool; the weak count reached zero with us, so nobody uses it any more and
+        // it is rebuilt once, here. `Uninit`: the value was dropped or moved out already.
+        drop(unsafe { Box::<P, Uninit>::from_raw(self.inner, pool) });
+    }
+}
+
+impl<P> Deref for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    type Target = Value<P>;
+    fn deref(&self) -> &Value<P> {
+        // SAFETY: the value lives while an `Arc` does, and is only ever shared (except
+        // through `get_mut`, which needs the only `Arc`, borrowed mutably).
+        unsafe { &(*self.ptr().as_ptr()).value }
+    }
+}
+
+impl<P> AsRef<Value<P>> for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn as_ref(&self) -> &Value<P> {
+        self
+    }
+}
+
+impl<P> fmt::Debug for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Value::<P>::fmt(self, f)
+    }
+}
+
+impl<P> fmt::Display for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Value::<P>::fmt(self, f)
+    }
+}
+
+impl<P> fmt::Pointer for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Self::as_ptr(self), f)
+    }
+}
+
+impl<P> fmt::Debug for Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
+
+impl<P> PartialEq for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<P> Eq for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: Eq,
+{
+}
+
+impl<P> PartialOrd for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: PartialOrd,
+{
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<P> Ord for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: Ord,
+{
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<P> Hash for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+    Value<P>: Hash,
+{
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+/// A pool of `N` blocks for [`Arc<&ArcPool<T, N>>`](Arc), storage included, ready in a
+/// `static` (the instance form of [`arc_pool!`](crate::arc_pool!)). A `StaticPool` of
+/// [`ArcInner<T>`] underneath.
+///
+/// ```
+/// use blockpool::{Arc, ArcPool};
+///
+/// static POOL: ArcPool<u32, 2> = ArcPool::new();
+/// let mut a = POOL.alloc(1).unwrap();
+/// *Arc::get_mut(&mut a).unwrap() += 1; // the only reference: mutable
+/// let b = a.clone();
+/// assert!(Arc::get_mut(&mut a).is_none()); // shared now
+/// assert_eq!(Arc::try_unwrap(a).unwrap_err(), b);
+/// ```
+pub struct ArcPool<T, const N: usize> {
+    pool: StaticPool<ArcInner<T>, N>,
+}
+
+impl<T, const N: usize> ArcPool<T, N> {
+    const_fn_unless_loom! {
+        /// A pool with `N` free blocks.
+        pub fn new() -> Self {
+            Self { pool: StaticPool::new() }
+        }
+    }
+
+    /// Moves `value` into a free block, as an `Arc` with one strong reference; gives
+    /// `value` back when all `N` blocks are in use.
+    pub fn alloc(&self, value: T) -> Result<Arc<&Self>, T> {
+        Arc::try_new_in(value, self)
+    }
+
+    /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
+    /// cannot be: it holds two counters).
+    pub const fn capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    /// The `StaticPool` underneath (for its stats, for example).
+    pub fn as_static_pool(&self) -> &StaticPool<ArcInner<T>, N> {
+        &self.pool
+    }
+}
+
+impl<T, const N: usize> Default for ArcPool<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: forwarded to the `StaticPool` underneath, which upholds the contract.
+unsafe impl<T, const N: usize> PoolHandle for &ArcPool<T, N> {
+    type Data = ArcInner<T>;
+
+    fn take(&self) -> Option<NonNull<Block<ArcInner<T>>>> {
+        PoolHandle::take(&&self.pool)
+    }
+
+    unsafe fn release(&self, block: NonNull<Block<ArcInner<T>>>) {
+        // SAFETY: forwarded: the block came from our `take`.
+        unsafe { PoolHandle::release(&&self.pool, block) }
+    }
+
+    unsafe fn owns(&self, block: NonNull<Block<ArcInner<T>>>) -> bool {
+        // SAFETY: forwarded: the same promise.
+        unsafe { PoolHandle::owns(&&self.pool, block) }
+    }
+}
+
+/// Declares a singleton pool of [`Arc`]s: a zero-sized type `A` whose `Arc<A>` (and
+/// `Weak<A>`) is one pointer wide.
+///
+/// - `arc_pool!(A: T, blocks = N)`: `N` blocks of storage in a `static`, ready to use;
+/// - `arc_pool!(A: T)`: grows from memory you give it (`A::grow`, `A::grow_exact` with
+///   blocks of [`ArcInner<T>`]).
+///
+/// ```
+/// use blockpool::{arc_pool, Arc, Weak};
+///
+/// arc_pool!(
+///     /// Shared sensor readings.
+///     pub Readings: [f32; 8], blocks = 4
+/// );
+///
+/// let reading: Arc<Readings> = Readings::alloc([0.5; 8]).unwrap();
+/// let weak: Weak<Readings> = Arc::downgrade(&reading);
+/// assert_eq!(core::mem::size_of_val(&reading), core::mem::size_of::<usize>());
+/// assert_eq!(weak.upgrade().unwrap()[7], 0.5);
+/// ```
+#[macro_export]
+macro_rules! arc_pool {
+    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
+        $crate::arc_pool!(@singleton $(#[$attr])* $vis $name : $data,
+            $crate::StaticPool<$crate::ArcInner<$data>, { $blocks }>, $crate::StaticPool::new());
+    };
+    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty $(,)?) => {
+        $crate::arc_pool!(@singleton $(#[$attr])* $vis $name : $data,
+            $crate::Pool<$crate::ArcInner<$data>>, $crate::Pool::new());
+        impl $name {
+            /// Carves blocks out of `memory`; see [`Pool::grow`]($crate::Pool::grow).
+            #[allow(dead_code)]
+            $vis fn grow(memory: &'static mut [u8]) -> usize {
+                Self::instance().grow(memory)
+            }
+
+            /// Adds typed blocks; see [`Pool::grow_exact`]($crate::Pool::grow_exact).
+            #[allow(dead_code)]
+            $vis fn grow_exact(
+                memory: &'static mut [$crate::Block<$crate::ArcInner<$data>>],
+            ) -> usize {
+                Self::instance().grow_exact(memory)
+            }
+        }
+    };
+    (@singleton $(#[$attr:meta])* $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis struct $name;
+
+        impl $name {
+            /// The one pool behind this type.
+            #[allow(dead_code)]
+            $vis fn instance() -> &'static $pool {
+                static POOL: $pool = $new;
+                &POOL
+            }
+
+            /// Moves `value` into a free block as an `Arc`; gives `value` back when the
+            /// pool is exhausted.
+            #[allow(dead_code)]
+            $vis fn alloc(
+                value: $data,
+            ) -> ::core::result::Result<$crate::Arc<$name>, $data> {
+                $crate::Arc::try_new_in(value, $name)
+            }
+
+            /// Rebuilds an `Arc` from [`Arc::into_raw`]($crate::Arc::into_raw)'s pointer.
+            ///
+            /// # Safety
+            /// As for [`Arc::from_raw`]($crate::Arc::from_raw) with this pool.
+            #[allow(dead_code)]
+            $vis unsafe fn from_raw(ptr: ::core::ptr::NonNull<$data>) -> $crate::Arc<$name> {
+                // SAFETY: forwarded: the caller's promise for this pool.
+                unsafe { $crate::Arc::from_raw(ptr, $name) }
+            }
+        }
+
+        // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
+        // contract.
+        unsafe impl $crate::PoolHandle for $name {
+            type Data = $crate::ArcInner<$data>;
+
+            fn take(
+                &self,
+            ) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<Self::Data>>> {
+                $crate::PoolHandle::take(&$name::instance())
+            }
+
+            unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) {
+                // SAFETY: forwarded: the block came from this same pool.
+                unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
+            }
+
+            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) -> bool {
+                // SAFETY: forwarded: the same promise.
+                unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
+            }
+        }
+    };
+}
