@@ -75,6 +75,7 @@ mod boxed;
 mod counter;
 mod free_list;
 mod pool;
+mod stats;
 mod sync;
 
 pub use block::Block;
@@ -82,6 +83,8 @@ pub use boxed::{Box, Init, PoolHandle, State, Uninit};
 pub use pool::{
     Arc, ArcBlock, ArcInner, ArcPool, Object, ObjectPool, Pool, ScopedPool, StaticPool, Weak,
 };
+#[cfg(feature = "stats")]
+pub use stats::Stats;
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the table above).

@@ -668,7 +668,19 @@ impl<T, const N: usize> ArcPool<T, N> {
         self.pool.capacity()
     }
 
-    /// The `StaticPool` underneath (for its stats, for example).
+    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> crate::Stats {
+        self.pool.stats()
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    #[cfg(feature = "stats")]
+    pub fn reset_high_water(&self) {
+        self.pool.reset_high_water();
+    }
+
+    /// The `StaticPool` underneath.
     pub fn as_static_pool(&self) -> &StaticPool<ArcInner<T>, N> {
         &self.pool
     }

@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 
 use crate::boxed::{Box, Init, PoolHandle, Uninit};
 use crate::free_list::{self, FreeList};
+use crate::stats::Counters;
 use crate::sync::const_fn_unless_loom;
 use crate::Block;
 
@@ -28,6 +29,8 @@ use crate::Block;
 /// ```
 pub struct Pool<T> {
     list: FreeList,
+    /// Statistics (zero-sized without the `stats` feature).
+    stats: Counters,
     // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
     // `T`: free blocks are uninitialised memory, and values live only inside boxes,
     // whose own `Send`/`Sync` follow `T`'s. So sharing the pool between threads shares
@@ -43,7 +46,11 @@ impl<T> Pool<T> {
     const_fn_unless_loom! {
         /// An empty pool.
         pub fn new() -> Self {
-            Self { list: FreeList::new(Block::<T>::STRIDE), _blocks_of: PhantomData }
+            Self {
+                list: FreeList::new(Block::<T>::STRIDE),
+                stats: Counters::new(),
+                _blocks_of: PhantomData,
+            }
         }
     }
 
@@ -95,7 +102,9 @@ impl<T> Pool<T> {
             unsafe { Block::init_link(first.add(i)) };
         }
         // SAFETY: the `count` blocks are initialised, ours for `'static`, `STRIDE` apart.
-        unsafe { self.list.add_run(Block::link(first), count) }
+        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        self.stats.add_capacity(added);
+        added
     }
 
     /// Adds the given blocks to the pool and returns how many it added (all of them, up
@@ -110,7 +119,9 @@ impl<T> Pool<T> {
         };
         // SAFETY: `Block::new` initialised the blocks; they are ours for `'static` and
         // adjacent, `STRIDE` apart.
-        unsafe { self.list.add_run(Block::link(first), count) }
+        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        self.stats.add_capacity(added);
+        added
     }
 
     /// Adds the blocks of `memory`, which need not be `'static` (for
@@ -136,7 +147,21 @@ impl<T> Pool<T> {
         // SAFETY: initialised just now, adjacent, `STRIDE` apart; the caller keeps them
         // valid and ours for as long as this list (part of the pool) can touch them,
         // which is all that `add_run`'s `'static` stands for.
-        unsafe { self.list.add_run(Block::link(first), count) }
+        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        self.stats.add_capacity(added);
+        added
+    }
+
+    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> crate::Stats {
+        self.stats.snapshot(None)
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    #[cfg(feature = "stats")]
+    pub fn reset_high_water(&self) {
+        self.stats.reset_high_water();
     }
 }
 
@@ -151,10 +176,20 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        self.list.pop().map(Block::from_link)
+        match self.list.pop() {
+            Some(link) => {
+                self.stats.on_take();
+                Some(Block::from_link(link))
+            }
+            None => {
+                self.stats.on_failure();
+                None
+            }
+        }
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {
+        self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) }
     }

@@ -117,6 +117,18 @@ impl<T, const N: usize> ObjectPool<T, N> {
         self.pool.capacity()
     }
 
+    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> crate::Stats {
+        self.pool.stats()
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    #[cfg(feature = "stats")]
+    pub fn reset_high_water(&self) {
+        self.pool.reset_high_water();
+    }
+
     /// A new value for a block being filled.
     fn make(&self) -> T {
         match &self.initial {

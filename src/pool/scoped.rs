@@ -103,6 +103,18 @@ impl<'buf, T> ScopedPool<'buf, T> {
         self.capacity
     }
 
+    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> crate::Stats {
+        self.pool.stats()
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    #[cfg(feature = "stats")]
+    pub fn reset_high_water(&self) {
+        self.pool.reset_high_water();
+    }
+
     /// Takes a free block; `None` when all are in use.
     pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
         Box::alloc_in(self)

@@ -5,6 +5,7 @@ use core::ptr::NonNull;
 
 use crate::boxed::{Box, Init, PoolHandle, Uninit};
 use crate::free_list::{self, FreeList};
+use crate::stats::Counters;
 use crate::sync::{self, const_fn_unless_loom, AtomicUsize};
 use crate::Block;
 
@@ -29,6 +30,8 @@ pub struct StaticPool<T, const N: usize> {
     list: FreeList,
     /// How many blocks of `storage` have ever been handed out.
     fresh: AtomicUsize,
+    /// Statistics (zero-sized without the `stats` feature).
+    stats: Counters,
     storage: [Block<T>; N],
 }
 
@@ -55,6 +58,7 @@ impl<T, const N: usize> StaticPool<T, N> {
             Self {
                 list: FreeList::new(Block::<T>::STRIDE),
                 fresh: AtomicUsize::new(0),
+                stats: Counters::new(),
                 #[cfg(not(loom))]
                 storage: [const { Block::new() }; N],
                 // loom's atomics have no `const fn new`.
@@ -79,9 +83,14 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
     pub(crate) fn take_block(&self) -> Option<(NonNull<Block<T>>, bool)> {
         if let Some(link) = self.list.pop() {
+            self.stats.on_take();
             return Some((Block::from_link(link), false));
         }
-        let i = sync::increment_below(&self.fresh, N)?;
+        let Some(i) = sync::increment_below(&self.fresh, N) else {
+            self.stats.on_failure();
+            return None;
+        };
+        self.stats.on_take();
         let storage = NonNull::from(&self.storage).cast::<Block<T>>();
         // SAFETY: `i < N` was claimed by us alone; `storage` is this pool's own array,
         // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
@@ -95,6 +104,18 @@ impl<T, const N: usize> StaticPool<T, N> {
     pub(crate) fn used_blocks(&mut self) -> &mut [Block<T>] {
         let used = self.fresh.load(sync::Ordering::Relaxed).min(N);
         &mut self.storage[..used]
+    }
+
+    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> crate::Stats {
+        self.stats.snapshot(Some(self.capacity()))
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    #[cfg(feature = "stats")]
+    pub fn reset_high_water(&self) {
+        self.stats.reset_high_water();
     }
 
     /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`).
@@ -123,6 +144,7 @@ unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {
+        self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) }
     }

@@ -1,0 +1,137 @@
+//! Pool statistics, behind the `stats` feature: capacity, blocks in use, high-water mark
+//! and allocation failures, kept by every pool kind in the same [`Counters`].
+//!
+//! Without the feature `Counters` is a zero-sized type whose methods do nothing, so the
+//! pools' fast paths carry no trace of it. With it, an allocation costs one more atomic
+//! read-modify-write (`in_use += 1`, plus a `fetch_max` only when a new high-water mark
+//! is reached), and a free one more (`in_use -= 1`); `benches/free_list.rs` measures it.
+//!
+//! All counters are `Relaxed`: they count, they publish nothing. A [`Stats`] snapshot
+//! reads them one by one, so under concurrent traffic its fields may come from slightly
+//! different moments; each field on its own is exact when the pool is quiet. Because a
+//! free decrements `in_use` *before* its block goes back on the free list and an
+//! allocation increments it *after* taking one, `in_use` never exceeds the number of
+//! blocks actually out (and so never exceeds the capacity).
+//!
+//! Zero-sized `T` need no blocks: their pools keep no statistics.
+
+#[cfg(feature = "stats")]
+use crate::counter;
+#[cfg(feature = "stats")]
+use crate::sync::{AtomicUsize, Ordering};
+
+/// A snapshot of a pool's statistics (feature `stats`), from `stats()` on any pool.
+///
+/// ```
+/// use blockpool::StaticPool;
+///
+/// static POOL: StaticPool<[u8; 16], 2> = StaticPool::new();
+///
+/// let a = POOL.alloc().unwrap();
+/// let b = POOL.alloc().unwrap();
+/// assert!(POOL.alloc().is_none());
+/// drop(a);
+/// let stats = POOL.stats();
+/// assert_eq!((stats.capacity, stats.in_use, stats.high_water, stats.failures), (2, 1, 2, 1));
+/// POOL.reset_high_water();
+/// assert_eq!(POOL.stats().high_water, 1);
+/// # drop(b);
+/// ```
+#[cfg(feature = "stats")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// Blocks the pool has (for a growable pool: all it has been given so far).
+    pub capacity: usize,
+    /// Blocks handed out and not yet returned.
+    pub in_use: usize,
+    /// The most blocks in use at once since the pool was made or
+    /// `reset_high_water` was last called.
+    pub high_water: usize,
+    /// Allocations that found the pool exhausted.
+    pub failures: usize,
+}
+
+/// The counters a pool keeps (nothing at all without the `stats` feature).
+pub(crate) struct Counters {
+    #[cfg(feature = "stats")]
+    capacity: AtomicUsize,
+    #[cfg(feature = "stats")]
+    in_use: AtomicUsize,
+    #[cfg(feature = "stats")]
+    high_water: AtomicUsize,
+    #[cfg(feature = "stats")]
+    failures: AtomicUsize,
+}
+
+impl Counters {
+    crate::sync::const_fn_unless_loom! {
+        /// All zero.
+        pub(crate) fn new() -> Self {
+            Self {
+                #[cfg(feature = "stats")]
+                capacity: AtomicUsize::new(0),
+                #[cfg(feature = "stats")]
+                in_use: AtomicUsize::new(0),
+                #[cfg(feature = "stats")]
+                high_water: AtomicUsize::new(0),
+                #[cfg(feature = "stats")]
+                failures: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    /// A block was handed out.
+    #[inline(always)]
+    pub(crate) fn on_take(&self) {
+        #[cfg(feature = "stats")]
+        {
+            let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Relaxed) + 1;
+            // Only a new record pays for the read-modify-write.
+            if in_use > self.high_water.load(Ordering::Relaxed) {
+                counter::fetch_max(&self.high_water, in_use, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A block is about to go back (call before pushing it).
+    #[inline(always)]
+    pub(crate) fn on_release(&self) {
+        #[cfg(feature = "stats")]
+        counter::fetch_sub(&self.in_use, 1, Ordering::Relaxed);
+    }
+
+    /// An allocation found the pool exhausted.
+    #[inline(always)]
+    pub(crate) fn on_failure(&self) {
+        #[cfg(feature = "stats")]
+        counter::fetch_add(&self.failures, 1, Ordering::Relaxed);
+    }
+
+    /// The pool was given `blocks` more blocks.
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub(crate) fn add_capacity(&self, blocks: usize) {
+        #[cfg(feature = "stats")]
+        counter::fetch_add(&self.capacity, blocks, Ordering::Relaxed);
+    }
+
+    /// The current values; `fixed_capacity` overrides the counted capacity (for pools
+    /// whose capacity is a constant).
+    #[cfg(feature = "stats")]
+    pub(crate) fn snapshot(&self, fixed_capacity: Option<usize>) -> Stats {
+        Stats {
+            capacity: fixed_capacity.unwrap_or_else(|| self.capacity.load(Ordering::Relaxed)),
+            in_use: self.in_use.load(Ordering::Relaxed),
+            high_water: self.high_water.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now.
+    #[cfg(feature = "stats")]
+    pub(crate) fn reset_high_water(&self) {
+        self.high_water
+            .store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
