@@ -77,6 +77,7 @@ mod free_list;
 mod pool;
 mod stats;
 mod sync;
+mod wait;
 
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
@@ -85,6 +86,24 @@ pub use pool::{
 };
 #[cfg(feature = "stats")]
 pub use stats::Stats;
+#[cfg(feature = "async")]
+pub use wait::AllocFuture;
+
+/// Expands to its input with the `async` feature, to nothing without (for `pool!`,
+/// whose expansion is compiled in the user's crate, where `cfg(feature)` would name the
+/// user's features).
+#[cfg(feature = "async")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_async {
+    ($($item:tt)*) => { $($item)* };
+}
+#[cfg(not(feature = "async"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_async {
+    ($($item:tt)*) => {};
+}
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the table above).

@@ -8,6 +8,7 @@ use crate::boxed::{Box, Init, PoolHandle, Uninit};
 use crate::free_list::{self, FreeList};
 use crate::stats::Counters;
 use crate::sync::const_fn_unless_loom;
+use crate::wait::Waiters;
 use crate::Block;
 
 /// A pool of blocks for `T`, empty until it is given memory with [`grow`](Self::grow)
@@ -31,6 +32,8 @@ pub struct Pool<T> {
     list: FreeList,
     /// Statistics (zero-sized without the `stats` feature).
     stats: Counters,
+    /// Futures waiting for a block (empty without the `async` feature).
+    waiters: Waiters,
     // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
     // `T`: free blocks are uninitialised memory, and values live only inside boxes,
     // whose own `Send`/`Sync` follow `T`'s. So sharing the pool between threads shares
@@ -49,6 +52,7 @@ impl<T> Pool<T> {
             Self {
                 list: FreeList::new(Block::<T>::STRIDE),
                 stats: Counters::new(),
+                waiters: Waiters::new(),
                 _blocks_of: PhantomData,
             }
         }
@@ -63,6 +67,20 @@ impl<T> Pool<T> {
     /// is exhausted.
     pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
         Box::alloc_value_in(self, value)
+    }
+
+    /// Waits for a free block (feature `async`): a future that completes as soon as one
+    /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
+    /// for fairness and cancellation.
+    #[cfg(feature = "async")]
+    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
+        crate::AllocFuture::__new(self, &self.waiters)
+    }
+
+    /// The waker slots of this pool (for `pool!`'s `alloc_async`; not part of the API).
+    #[doc(hidden)]
+    pub fn __waiters(&self) -> &crate::wait::Waiters {
+        &self.waiters
     }
 
     /// Returns a box's block to the pool it came from, dropping its value if it holds
@@ -191,7 +209,8 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     unsafe fn release(&self, block: NonNull<Block<T>>) {
         self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
-        unsafe { self.list.push(Block::link(block)) }
+        unsafe { self.list.push(Block::link(block)) };
+        self.waiters.wake_all();
     }
 
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {

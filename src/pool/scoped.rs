@@ -120,6 +120,13 @@ impl<'buf, T> ScopedPool<'buf, T> {
         Box::alloc_in(self)
     }
 
+    /// Waits for a free block (feature `async`); see
+    /// [`Pool::alloc_async`](crate::Pool::alloc_async).
+    #[cfg(feature = "async")]
+    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
+        crate::AllocFuture::__new(self, self.pool.__waiters())
+    }
+
     /// Takes a free block and moves `value` into it; gives `value` back when all are in
     /// use.
     pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {

@@ -88,6 +88,15 @@ macro_rules! pool {
                 $crate::Box::alloc_value_in($name, value)
             }
 
+            $crate::__if_async! {
+                /// Waits for a free block (feature `async`); see
+                /// [`AllocFuture`]($crate::AllocFuture).
+                #[allow(dead_code)]
+                $vis fn alloc_async() -> $crate::AllocFuture<'static, $name> {
+                    $crate::AllocFuture::__new($name, $name::instance().__waiters())
+                }
+            }
+
             /// Rebuilds a box from the pointer [`Box::into_raw`]($crate::Box::into_raw)
             /// gave; see [`Box::from_raw`]($crate::Box::from_raw).
             ///

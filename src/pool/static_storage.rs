@@ -7,6 +7,7 @@ use crate::boxed::{Box, Init, PoolHandle, Uninit};
 use crate::free_list::{self, FreeList};
 use crate::stats::Counters;
 use crate::sync::{self, const_fn_unless_loom, AtomicUsize};
+use crate::wait::Waiters;
 use crate::Block;
 
 /// A pool of `N` blocks for `T` that carries its own storage, so the common case needs
@@ -32,6 +33,8 @@ pub struct StaticPool<T, const N: usize> {
     fresh: AtomicUsize,
     /// Statistics (zero-sized without the `stats` feature).
     stats: Counters,
+    /// Futures waiting for a block (empty without the `async` feature).
+    waiters: Waiters,
     storage: [Block<T>; N],
 }
 
@@ -59,6 +62,7 @@ impl<T, const N: usize> StaticPool<T, N> {
                 list: FreeList::new(Block::<T>::STRIDE),
                 fresh: AtomicUsize::new(0),
                 stats: Counters::new(),
+                waiters: Waiters::new(),
                 #[cfg(not(loom))]
                 storage: [const { Block::new() }; N],
                 // loom's atomics have no `const fn new`.
@@ -77,6 +81,20 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// in use.
     pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
         Box::alloc_value_in(self, value)
+    }
+
+    /// Waits for a free block (feature `async`): a future that completes as soon as one
+    /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
+    /// for fairness and cancellation.
+    #[cfg(feature = "async")]
+    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
+        crate::AllocFuture::__new(self, &self.waiters)
+    }
+
+    /// The waker slots of this pool (for `pool!`'s `alloc_async`; not part of the API).
+    #[doc(hidden)]
+    pub fn __waiters(&self) -> &crate::wait::Waiters {
+        &self.waiters
     }
 
     /// Takes a free block, and says whether it is one that has never been handed out
@@ -146,7 +164,8 @@ unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
     unsafe fn release(&self, block: NonNull<Block<T>>) {
         self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
-        unsafe { self.list.push(Block::link(block)) }
+        unsafe { self.list.push(Block::link(block)) };
+        self.waiters.wake_all();
     }
 
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
