@@ -77,7 +77,9 @@ pub unsafe trait PoolHandle {
 /// returns the block to its pool.
 pub struct Box<P: PoolHandle, S: State = Init> {
     block: NonNull<Block<P::Data>>,
-    pool: P,
+    /// Moved out exactly once, by `into_parts` or `drop` (a plain field would be dropped
+    /// again by the drop glue after `Drop::drop` moved it into `Release`).
+    pool: ManuallyDrop<P>,
     _owns: PhantomData<(P::Data, S)>,
 }
 
@@ -103,7 +105,7 @@ impl<P: PoolHandle> Box<P, Uninit> {
         };
         Some(Self {
             block,
-            pool,
+            pool: ManuallyDrop::new(pool),
             _owns: PhantomData,
         })
     }
@@ -149,7 +151,7 @@ impl<P: PoolHandle> Box<P, Uninit> {
         let (block, pool) = self.into_parts();
         Box {
             block,
-            pool,
+            pool: ManuallyDrop::new(pool),
             _owns: PhantomData,
         }
     }
@@ -170,7 +172,7 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the handle moves out of it
         // exactly once.
-        (this.block, unsafe { ptr::read(&this.pool) })
+        (this.block, unsafe { ptr::read(&*this.pool) })
     }
 
     /// A pointer to the block's payload, valid for as long as the box.
@@ -264,7 +266,7 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         };
         Self {
             block,
-            pool,
+            pool: ManuallyDrop::new(pool),
             _owns: PhantomData,
         }
     }
@@ -304,8 +306,9 @@ impl<P: PoolHandle, S: State> Drop for Box<P, S> {
     fn drop(&mut self) {
         let _release = Release {
             block: self.block,
-            // SAFETY: `self` is being dropped and its handle is not used again.
-            pool: unsafe { ptr::read(&self.pool) },
+            // SAFETY: `self` is being dropped and its handle is not used again; the field
+            // is `ManuallyDrop`, so the drop glue does not drop it a second time.
+            pool: unsafe { ManuallyDrop::take(&mut self.pool) },
         };
         if S::INIT {
             // SAFETY: the typestate says the block holds a value, which we own.

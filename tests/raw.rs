@@ -163,3 +163,48 @@ fn from_raw_with_the_wrong_instance_pool_panics_where_the_backend_can_tell() {
     // SAFETY: from `into_raw` of a box of `a`.
     drop(unsafe { Box::<&Pool<u32>>::from_raw(raw, a) });
 }
+
+/// A box drops its pool handle exactly once, whichever way it ends (a handle with drop
+/// glue: only a custom `PoolHandle` can have one).
+#[test]
+fn the_pool_handle_is_dropped_exactly_once() {
+    use blockpool::PoolHandle;
+    static HANDLE_DROPS: AtomicUsize = AtomicUsize::new(0);
+    static POOL: StaticPool<u32, 2> = StaticPool::new();
+    struct Counting;
+    impl Drop for Counting {
+        fn drop(&mut self) {
+            HANDLE_DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: forwards to `POOL`'s own handle.
+    unsafe impl PoolHandle for Counting {
+        type Data = u32;
+        fn take(&self) -> Option<NonNull<Block<u32>>> {
+            PoolHandle::take(&&POOL)
+        }
+        unsafe fn release(&self, block: NonNull<Block<u32>>) {
+            // SAFETY: forwarded.
+            unsafe { PoolHandle::release(&&POOL, block) }
+        }
+    }
+    let drops = || HANDLE_DROPS.load(Ordering::Relaxed);
+    drop(Box::alloc_value_in(Counting, 1).ok().unwrap());
+    assert_eq!(drops(), 1, "drop");
+    let _ = Box::alloc_value_in(Counting, 2).ok().unwrap().into_inner();
+    assert_eq!(drops(), 2, "into_inner");
+    let raw = Box::alloc_value_in(Counting, 3).ok().unwrap().into_raw();
+    assert_eq!(drops(), 3, "into_raw");
+    // SAFETY: from `into_raw` of a box of this pool.
+    drop(unsafe { Box::<Counting>::from_raw(raw, Counting) });
+    assert_eq!(drops(), 4, "from_raw then drop");
+    let uninit = Box::alloc_in(Counting).unwrap();
+    // SAFETY: initialised just before.
+    let init = unsafe {
+        let mut uninit = uninit;
+        uninit.as_mut_ptr().write(5);
+        uninit.assume_init()
+    };
+    drop(init);
+    assert_eq!(drops(), 5, "assume_init then drop");
+}
