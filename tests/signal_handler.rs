@@ -193,6 +193,12 @@ fn check(phase: &str) -> bool {
 }
 
 fn main() {
+    if cfg!(miri) {
+        // Miri has no POSIX timers or signal delivery; the other tools cover this code.
+        println!("signal handler tests: skipped under Miri");
+        println!("0 passed, 0 failed");
+        return;
+    }
     // SAFETY: the only reference ever made to `MEMORY`.
     assert_eq!(
         POOL.grow_exact(unsafe { &mut *addr_of_mut!(MEMORY) }),

@@ -1,7 +1,7 @@
 //! Threads hammer one pool: every block carries a stamp of its owner, and a flag per
 //! block catches a block handed out twice; at the end every block must be back.
 //!
-//! Size: `BLOCKPOOL_STRESS_OPS` operations in all (default 1,000,000).
+//! Size: `BLOCKPOOL_STRESS_OPS` operations in all (default 1,000,000; 2,000 under Miri).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
