@@ -263,6 +263,8 @@ impl Waiters {
 /// - **Cancellation-safe**: dropping the future gives up its slot and drops its waker;
 ///   nothing is left registered, and no block is taken.
 /// - It takes a block only when it completes, so dropping it never loses one.
+/// - With the `stats` feature, each try that finds the pool empty (up to two per poll)
+///   counts as an allocation failure.
 #[cfg(feature = "async")]
 #[must_use = "futures do nothing unless polled"]
 pub struct AllocFuture<'a, P: PoolHandle + Clone> {

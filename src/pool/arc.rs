@@ -459,14 +459,15 @@ where
         }
     }
 
-    /// How many `Weak`s point to the value (0 once it is dropped; a snapshot).
+    /// How many `Weak`s point to the value, 0 once the value is dropped (as `std`'s;
+    /// a snapshot).
     pub fn weak_count(&self) -> usize {
         let (strong, weak) = self.counts();
-        let weak = weak.load(Ordering::Relaxed);
         if strong.load(Ordering::Relaxed) == 0 {
-            weak
+            0
         } else {
-            weak.saturating_sub(1)
+            // Minus the `Arc`s' shared weak reference.
+            weak.load(Ordering::Relaxed).saturating_sub(1)
         }
     }
 
