@@ -9,6 +9,8 @@
 //! loom's `UnsafeCell`.
 #![cfg(all(loom, feature = "async"))]
 
+use std::future::Future;
+
 use loom::future::block_on;
 use loom::thread;
 
@@ -49,5 +51,43 @@ fn two_waiters_one_block() {
         drop(held);
         drop(block_on(pool.alloc_async()));
         other.join().unwrap();
+    });
+}
+
+/// A waker that does nothing (for a future polled once and then dropped).
+fn noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    std::task::Waker::from(std::sync::Arc::new(Noop))
+}
+
+/// A waiter that gives up (its future dropped after one poll) while the block is freed
+/// and another waiter waits: the other one still finishes, and the cancelled one left
+/// nothing behind (a third wait on the freed block completes).
+#[test]
+fn cancelled_waiter_does_not_swallow_the_wake_up() {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(|| {
+        let pool = pool::<1>();
+        let held = pool.alloc().unwrap();
+        let quitter = thread::spawn(move || {
+            let mut future = Box::pin(pool.alloc_async());
+            let waker = noop_waker();
+            let polled = future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            drop(polled); // a block, if it got one, goes straight back
+            drop(future);
+        });
+        let waiter = thread::spawn(move || drop(block_on(pool.alloc_async())));
+        drop(held);
+        quitter.join().unwrap();
+        waiter.join().unwrap();
+        drop(block_on(pool.alloc_async()));
     });
 }
