@@ -97,8 +97,9 @@ loom() {
 
 miri() {
     # The unit, integration and doc tests, as far as they run under Miri (the others
-    # are `#[cfg_attr(miri, ignore)]`), with strict provenance...
-    MIRIFLAGS="-Zmiri-strict-provenance" CARGO_TARGET_DIR="$targets/verify-miri" \
+    # are `#[cfg_attr(miri, ignore)]`), with strict provenance (memory a test leaks on
+    # purpose to give a pool `'static` memory is not an error)...
+    MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks" CARGO_TARGET_DIR="$targets/verify-miri" \
         cargo +nightly miri test --features test-hooks
     # ...and the threaded test under many schedules.
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..$BLOCKPOOL_MIRI_SEEDS" \
