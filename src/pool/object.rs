@@ -41,6 +41,18 @@ use crate::Block;
 /// was filling is left out of the pool for good and dropping the pool then drops
 /// nothing (it cannot tell which blocks hold a value).
 ///
+/// An object borrows its pool, so it cannot outlive it:
+///
+/// ```compile_fail,E0597
+/// use blockpool::ObjectPool;
+///
+/// let escaped = {
+///     let pool: ObjectPool<u32, 1> = ObjectPool::new(0);
+///     pool.request().unwrap()
+/// }; // error[E0597]: `pool` does not live long enough
+/// assert_eq!(*escaped, 0);
+/// ```
+///
 /// `ObjectPool<T, N>` is `Sync` when `T: Send` (each object is used by one context at
 /// a time, as with a mutex) and `Send` when `T: Send`.
 pub struct ObjectPool<T, const N: usize> {
@@ -146,11 +158,15 @@ impl<T, const N: usize> Drop for ObjectPool<T, N> {
             return;
         }
         for block in self.pool.used_blocks() {
+            let value = Block::data(NonNull::from(block));
+            // Free blocks are poisoned under `--cfg blockpool_asan`; their values are
+            // still ours to drop.
+            crate::asan::unpoison(value.cast(), mem::size_of::<T>());
             // SAFETY: every block ever handed out was filled before it was (no init
             // panicked), its value has never been dropped (objects return blocks without
             // dropping), and no object exists (`&mut self`), so each value is dropped
             // here exactly once.
-            unsafe { ptr::drop_in_place(Block::data(NonNull::from(block))) };
+            unsafe { ptr::drop_in_place(value) };
         }
     }
 }
