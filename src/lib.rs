@@ -127,7 +127,8 @@
 //! ```
 //!
 //! ## Waiting for a free block (feature `async`)
-//! `alloc_async()` (on [`Pool`], [`StaticPool`], [`ScopedPool`] and `pool!` singletons)
+//! `alloc_async()` (on [`Pool`], [`StaticPool`], [`ScopedPool`], `pool!` singletons, and
+//! `alloc_async(value)` on [`ArcPool`] and `arc_pool!` singletons)
 //! returns an `AllocFuture` that completes when a block is free,
 //! woken by whichever context frees one: a thread, an interrupt handler, a signal
 //! handler. No executor dependency; cancellation-safe; no fairness (every free wakes all

@@ -185,3 +185,26 @@ fn singleton_and_scoped_pools() {
         assert_eq!(waiter.join().unwrap(), 2);
     });
 }
+
+#[test]
+fn arc_pools_wait_too() {
+    use blockpool::{arc_pool, Arc, ArcPool};
+    static ARCS: ArcPool<u32, 1> = ArcPool::new();
+    let first = ARCS.alloc(1).unwrap();
+    let weak = Arc::downgrade(&first);
+    let waiter = thread::spawn(|| *block_on(ARCS.alloc_async(2)));
+    thread::sleep(Duration::from_millis(if cfg!(miri) { 0 } else { 5 }));
+    drop(first); // the value goes, but the Weak keeps the block
+    thread::sleep(Duration::from_millis(if cfg!(miri) { 0 } else { 5 }));
+    drop(weak); // now the block is free
+    assert_eq!(waiter.join().unwrap(), 2);
+
+    arc_pool!(Shared: u8, blocks = 1);
+    let held = Shared::alloc(1).unwrap();
+    let waiter = thread::spawn(|| {
+        let a: Arc<Shared> = block_on(Shared::alloc_async(7));
+        *a
+    });
+    drop(held);
+    assert_eq!(waiter.join().unwrap(), 7);
+}

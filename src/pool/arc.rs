@@ -212,6 +212,18 @@ where
         })
     }
 
+    /// Moves `value` into `block` (taken from `pool`) as a new `Arc` (for `alloc_async`).
+    #[cfg(feature = "async")]
+    #[doc(hidden)]
+    pub fn __from_block(block: Box<P, Uninit>, pool: P, value: Value<P>) -> Self {
+        let inner = block.init(<P::Data as ArcBlock>::wrap(value)).into_raw();
+        Self {
+            inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        }
+    }
+
     fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
         <P::Data as ArcBlock>::cast(self.inner)
     }
@@ -663,6 +675,15 @@ impl<T, const N: usize> ArcPool<T, N> {
         Arc::try_new_in(value, self)
     }
 
+    /// Waits for a free block and moves `value` into it (feature `async`); see
+    /// [`AllocFuture`](crate::AllocFuture) for wake-ups, fairness and cancellation
+    /// (dropping the future drops `value`).
+    #[cfg(feature = "async")]
+    pub async fn alloc_async(&self, value: T) -> Arc<&Self> {
+        let block = crate::AllocFuture::__new(self, self.pool.__waiters()).await;
+        Arc::__from_block(block, self, value)
+    }
+
     /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
     /// cannot be: it holds two counters).
     pub const fn capacity(&self) -> usize {
@@ -777,6 +798,16 @@ macro_rules! arc_pool {
                 value: $data,
             ) -> ::core::result::Result<$crate::Arc<$name>, $data> {
                 $crate::Arc::try_new_in(value, $name)
+            }
+
+            $crate::__if_async! {
+                /// Waits for a free block and moves `value` into it (feature `async`).
+                #[allow(dead_code)]
+                $vis async fn alloc_async(value: $data) -> $crate::Arc<$name> {
+                    let block =
+                        $crate::AllocFuture::__new($name, $name::instance().__waiters()).await;
+                    $crate::Arc::__from_block(block, $name, value)
+                }
             }
 
             /// Rebuilds an `Arc` from [`Arc::into_raw`]($crate::Arc::into_raw)'s pointer.
