@@ -90,9 +90,14 @@ setup() {
 }
 
 loom() {
-    # tests/loom.rs prints each scenario's executions and time (--nocapture).
+    # Every loom model: tests/loom*.rs (tests/loom.rs is the free list's and prints each
+    # scenario's executions and time with --nocapture).
+    local tests=()
+    for file in tests/loom*.rs; do
+        tests+=(--test "$(basename "$file" .rs)")
+    done
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$targets/verify-loom" \
-        cargo test --release --test loom -- --nocapture --test-threads=1
+        cargo test --release --features async "${tests[@]}" -- --nocapture --test-threads=1
 }
 
 miri() {
@@ -100,7 +105,7 @@ miri() {
     # are `#[cfg_attr(miri, ignore)]`), with strict provenance (memory a test leaks on
     # purpose to give a pool `'static` memory is not an error)...
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks" CARGO_TARGET_DIR="$targets/verify-miri" \
-        cargo +nightly miri test --features test-hooks
+        cargo +nightly miri test --features test-hooks,stats,async
     # ...and the threaded test under many schedules.
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..$BLOCKPOOL_MIRI_SEEDS" \
         CARGO_TARGET_DIR="$targets/verify-miri" \
