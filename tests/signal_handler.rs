@@ -117,7 +117,7 @@ static WINDOW_VISITS: AtomicUsize = AtomicUsize::new(0);
 fn inject() {
     if INJECTING.load(Relaxed)
         && !IN_INJECTED_HANDLER.load(Relaxed)
-        && WINDOW_VISITS.fetch_add(1, Relaxed).is_multiple_of(2)
+        && WINDOW_VISITS.fetch_add(1, Relaxed) % 2 == 0
     {
         // SAFETY: `raise` is async-signal-safe; the handler is installed.
         unsafe { libc::raise(libc::SIGUSR1) };
