@@ -44,15 +44,15 @@ rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
 
 lint() {
     cargo fmt --all -- --check &&
-        cargo clippy -q --all-targets --features test-hooks -- -D warnings &&
-        cargo clippy -q -p blockpool --target thumbv7em-none-eabihf -- -D warnings &&
-        cargo clippy -q -p blockpool --target thumbv6m-none-eabi -- -D warnings &&
+        cargo clippy -q --all-targets --all-features -- -D warnings &&
+        cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features stats,async -- -D warnings &&
+        cargo clippy -q -p blockpool --target thumbv6m-none-eabi --features stats,async -- -D warnings &&
         RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
 }
 
 run_step lint lint
-run_step "host tests (debug)" cargo test -p blockpool --features test-hooks
-run_step "host tests (release)" cargo test -p blockpool --release --features test-hooks
+run_step "host tests (debug)" cargo test -p blockpool --all-features
+run_step "host tests (release)" cargo test -p blockpool --release --all-features
 run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
