@@ -450,7 +450,7 @@ fn main() {
 
     let elapsed = started.elapsed();
     let summary = report::summarise(&entries, &cells);
-    report::print_tables(&cfg, &entries, &summary);
+    report::print_tables(&cfg, &summary);
     let misses = report::print_targets(&summary);
     let failures: Vec<String> = cells
         .iter()

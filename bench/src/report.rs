@@ -292,7 +292,7 @@ fn kind_tag(k: Kind) -> &'static str {
     }
 }
 
-pub fn print_tables(cfg: &Config, _entries: &[Entry], summary: &Summary) {
+pub fn print_tables(cfg: &Config, summary: &Summary) {
     println!();
     if cfg.quick {
         println!(
