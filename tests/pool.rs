@@ -77,7 +77,11 @@ fn destructors() {
     }
     let drops = AtomicUsize::new(0);
     let pool = Pool::<Counted>::new();
-    pool.grow(leak_bytes(64));
+    let added = pool.grow(leak_bytes(64));
+    assert!(
+        added >= 3,
+        "64 bytes hold at least 3 blocks of 16, aligned or not"
+    );
 
     let uninit = pool.alloc().unwrap();
     drop(uninit);
@@ -247,10 +251,14 @@ fn singleton_boxes_are_one_pointer_wide() {
     assert!(Singleton::alloc().is_some());
 
     assert_eq!(Growable::alloc_value(1).unwrap_err(), 1);
-    assert_eq!(Growable::grow(leak_bytes(4 * size_of::<Block<u16>>())), 4);
+    let grown = Growable::grow(leak_bytes(4 * size_of::<Block<u16>>()));
+    assert!(
+        (3..=4).contains(&grown),
+        "3 or 4 blocks, depending on the alignment"
+    );
     assert_eq!(Growable::grow_exact(leak_blocks(2)), 2);
     let held: Vec<_> = std::iter::from_fn(|| Growable::alloc_value(5).ok()).collect();
-    assert_eq!(held.len(), 6);
+    assert_eq!(held.len(), grown + 2);
 }
 
 #[test]

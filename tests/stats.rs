@@ -72,7 +72,8 @@ fn singleton_scoped_object_and_arc_pools() {
     assert_eq!(scoped.stats(), stats(2, 1, 2, 0));
     drop(x);
 
-    let objects: ObjectPool<[u8; 8], 1> = ObjectPool::new([0; 8]);
+    static OBJECTS: ObjectPool<[u8; 8], 1> = ObjectPool::new([0; 8]);
+    let objects = &OBJECTS;
     let o = objects.request().unwrap();
     assert!(objects.request().is_none());
     assert_eq!(objects.stats(), stats(1, 1, 1, 1));

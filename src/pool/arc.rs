@@ -671,7 +671,7 @@ impl<T, const N: usize> ArcPool<T, N> {
 
     /// Moves `value` into a free block, as an `Arc` with one strong reference; gives
     /// `value` back when all `N` blocks are in use.
-    pub fn alloc(&self, value: T) -> Result<Arc<&Self>, T> {
+    pub fn alloc(&'static self, value: T) -> Result<Arc<&'static Self>, T> {
         Arc::try_new_in(value, self)
     }
 
@@ -679,7 +679,7 @@ impl<T, const N: usize> ArcPool<T, N> {
     /// [`AllocFuture`](crate::AllocFuture) for wake-ups, fairness and cancellation
     /// (dropping the future drops `value`).
     #[cfg(feature = "async")]
-    pub async fn alloc_async(&self, value: T) -> Arc<&Self> {
+    pub async fn alloc_async(&'static self, value: T) -> Arc<&'static Self> {
         let block = crate::AllocFuture::__new(self, self.pool.__waiters()).await;
         Arc::__from_block(block, self, value)
     }
@@ -715,21 +715,24 @@ impl<T, const N: usize> Default for ArcPool<T, N> {
 }
 
 // SAFETY: forwarded to the `StaticPool` underneath, which upholds the contract.
-unsafe impl<T, const N: usize> PoolHandle for &ArcPool<T, N> {
+unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
     type Data = ArcInner<T>;
 
     fn take(&self) -> Option<NonNull<Block<ArcInner<T>>>> {
-        PoolHandle::take(&&self.pool)
+        let this: &'static ArcPool<T, N> = self;
+        PoolHandle::take(&&this.pool)
     }
 
     unsafe fn release(&self, block: NonNull<Block<ArcInner<T>>>) {
+        let this: &'static ArcPool<T, N> = self;
         // SAFETY: forwarded: the block came from our `take`.
-        unsafe { PoolHandle::release(&&self.pool, block) }
+        unsafe { PoolHandle::release(&&this.pool, block) }
     }
 
     unsafe fn owns(&self, block: NonNull<Block<ArcInner<T>>>) -> bool {
+        let this: &'static ArcPool<T, N> = self;
         // SAFETY: forwarded: the same promise.
-        unsafe { PoolHandle::owns(&&self.pool, block) }
+        unsafe { PoolHandle::owns(&&this.pool, block) }
     }
 }
 

@@ -8,7 +8,7 @@ use core::ptr::{self, NonNull};
 
 use crate::boxed::{Box, PoolHandle, Uninit};
 use crate::pool::StaticPool;
-use crate::sync::{const_fn_unless_loom, AtomicUsize, Ordering};
+use crate::sync::const_fn_unless_loom;
 use crate::Block;
 
 /// A pool of `N` values of `T` that stay initialised: [`request`](Self::request) hands
@@ -36,10 +36,11 @@ use crate::Block;
 ///
 /// It is a user's job to reset whatever must not leak from one user to the next.
 ///
-/// The values are dropped when the pool is (never, for a `static`): each block that was
-/// ever handed out holds one, exactly once. If an init function panicked, the block it
-/// was filling is left out of the pool for good and dropping the pool then drops
-/// nothing (it cannot tell which blocks hold a value).
+/// The values are never dropped: handing out objects borrows the pool for `'static`
+/// (see [`StaticPool`](crate::StaticPool) for why), so the pool and its values live as
+/// long as the program. Each block that was ever handed out holds one value, made
+/// exactly once. If an init function panics, the block it was filling is left out of
+/// the pool for good.
 ///
 /// An object borrows its pool, so it cannot outlive it:
 ///
@@ -58,8 +59,6 @@ use crate::Block;
 pub struct ObjectPool<T, const N: usize> {
     pool: StaticPool<T, N>,
     initial: Initial<T>,
-    /// Non-zero once an init function has panicked (see the type's docs).
-    init_panicked: AtomicUsize,
 }
 
 /// How a block is filled the first time it is handed out.
@@ -83,7 +82,6 @@ impl<T: Copy, const N: usize> ObjectPool<T, N> {
             Self {
                 pool: StaticPool::new(),
                 initial: Initial::Copy(initial),
-                init_panicked: AtomicUsize::new(0),
             }
         }
     }
@@ -107,13 +105,12 @@ impl<T, const N: usize> ObjectPool<T, N> {
             Self {
                 pool: StaticPool::new(),
                 initial: Initial::With(init),
-                init_panicked: AtomicUsize::new(0),
             }
         }
     }
 
     /// Takes a value out of the pool for use; `None` when all `N` are in use.
-    pub fn request(&self) -> Option<Object<'_, T, N>> {
+    pub fn request(&'static self) -> Option<Object<T, N>> {
         let mut inner = Box::alloc_in(Slots(self))?;
         if mem::size_of::<T>() == 0 {
             // No storage, so nothing was filled: make this object's value now. (It is
@@ -152,48 +149,21 @@ impl<T, const N: usize> ObjectPool<T, N> {
     }
 }
 
-impl<T, const N: usize> Drop for ObjectPool<T, N> {
-    fn drop(&mut self) {
-        if mem::size_of::<T>() == 0 || self.init_panicked.load(Ordering::Relaxed) != 0 {
-            return;
-        }
-        for block in self.pool.used_blocks() {
-            let value = Block::data(NonNull::from(block));
-            // Free blocks are poisoned under `--cfg blockpool_asan`; their values are
-            // still ours to drop.
-            crate::asan::unpoison(value.cast(), mem::size_of::<T>());
-            // SAFETY: every block ever handed out was filled before it was (no init
-            // panicked), its value has never been dropped (objects return blocks without
-            // dropping), and no object exists (`&mut self`), so each value is dropped
-            // here exactly once.
-            unsafe { ptr::drop_in_place(value) };
-        }
-    }
-}
-
 /// The handle an [`Object`]'s inner box uses: it fills never-used blocks on the way
 /// out. Private, so no other box can reach these blocks (a `Box<_, Init>` would drop
 /// the values when it returns them).
-struct Slots<'a, T, const N: usize>(&'a ObjectPool<T, N>);
+struct Slots<T: 'static, const N: usize>(&'static ObjectPool<T, N>);
 
 // SAFETY: forwarded to the inner `StaticPool`, which upholds the contract; filling a
 // fresh block writes only into the block just taken.
-unsafe impl<T, const N: usize> PoolHandle for Slots<'_, T, N> {
+unsafe impl<T, const N: usize> PoolHandle for Slots<T, N> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
         let (block, fresh) = self.0.pool.take_block()?;
         if fresh {
-            /// Records that an init function panicked while it is alive.
-            struct OnUnwind<'a>(&'a AtomicUsize);
-            impl Drop for OnUnwind<'_> {
-                fn drop(&mut self) {
-                    self.0.store(1, Ordering::Relaxed);
-                }
-            }
-            let guard = OnUnwind(&self.0.init_panicked);
+            // If `make` panics, the block stays taken: lost for good, never half-filled.
             let value = self.0.make();
-            mem::forget(guard);
             // SAFETY: the block is ours alone (just taken) and has room for a `T`.
             unsafe { Block::data(block).write(value) };
         }
@@ -213,13 +183,13 @@ unsafe impl<T, const N: usize> PoolHandle for Slots<'_, T, N> {
 
 /// A value on loan from an [`ObjectPool`]: derefs to `T`, and goes back to the pool,
 /// value and all, when dropped.
-pub struct Object<'a, T, const N: usize> {
+pub struct Object<T: 'static, const N: usize> {
     /// `Uninit` as far as the box knows, so that dropping it returns the block without
     /// dropping the value; the value is there all the same (see `Slots::take`).
-    inner: Box<Slots<'a, T, N>, Uninit>,
+    inner: Box<Slots<T, N>, Uninit>,
 }
 
-impl<T, const N: usize> Deref for Object<'_, T, N> {
+impl<T, const N: usize> Deref for Object<T, N> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: every block an object holds was filled (fresh ones in `Slots::take`,
@@ -229,32 +199,32 @@ impl<T, const N: usize> Deref for Object<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> DerefMut for Object<'_, T, N> {
+impl<T, const N: usize> DerefMut for Object<T, N> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as for `deref`; exclusively ours for as long as `self` is borrowed.
         unsafe { &mut *self.inner.as_mut_ptr() }
     }
 }
 
-impl<T, const N: usize> AsRef<T> for Object<'_, T, N> {
+impl<T, const N: usize> AsRef<T> for Object<T, N> {
     fn as_ref(&self) -> &T {
         self
     }
 }
 
-impl<T, const N: usize> AsMut<T> for Object<'_, T, N> {
+impl<T, const N: usize> AsMut<T> for Object<T, N> {
     fn as_mut(&mut self) -> &mut T {
         self
     }
 }
 
-impl<T: fmt::Debug, const N: usize> fmt::Debug for Object<'_, T, N> {
+impl<T: fmt::Debug, const N: usize> fmt::Debug for Object<T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         T::fmt(self, f)
     }
 }
 
-impl<T: fmt::Display, const N: usize> fmt::Display for Object<'_, T, N> {
+impl<T: fmt::Display, const N: usize> fmt::Display for Object<T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         T::fmt(self, f)
     }

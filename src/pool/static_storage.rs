@@ -24,6 +24,20 @@ use crate::Block;
 /// assert_eq!(PACKETS.capacity(), 4);
 /// ```
 ///
+/// Handing out blocks borrows the pool for `'static`, so it lives in a `static` (or is
+/// leaked). The free list remembers its blocks by their addresses inside the pool, so a
+/// pool that moved after use would hand out memory where it used to be; the `'static`
+/// borrow makes that a compile error. For a pool over memory that is not `'static`, see
+/// [`ScopedPool`](crate::ScopedPool).
+///
+/// ```compile_fail,E0597
+/// use blockpool::StaticPool;
+///
+/// let pool = StaticPool::<u64, 1>::new();
+/// drop(pool.alloc_value(1)); // error: `pool` would have to live for `'static`
+/// let moved = pool; // ... because moving it here would break its free list
+/// ```
+///
 /// Blocks that have never been handed out are taken in order from the storage (an
 /// atomic counter, no initialisation pass), so the pool is ready at compile time and
 /// even the first allocation from an interrupt handler needs no set-up.
@@ -41,8 +55,11 @@ pub struct StaticPool<T, const N: usize> {
 // SAFETY: as for `Pool`: the pool never holds a live `T` of its own; a block's payload is
 // reached only through the one `Box` that owns it, and all shared state is atomic.
 unsafe impl<T, const N: usize> Sync for StaticPool<T, N> {}
-// SAFETY: moving the pool needs that nothing borrows it, so no box of it exists and every
-// block is free, uninitialised memory: no `T` moves with it.
+// SAFETY: moving the pool needs that nothing borrows it. Every method that hands out a
+// block borrows the pool for `'static` (so a pool that ever handed one out never moves
+// again); a pool that can move has therefore never handed one out: its blocks are all
+// fresh, uninitialised memory and its free list is empty, so no `T` and no address moves
+// with it.
 unsafe impl<T, const N: usize> Send for StaticPool<T, N> {}
 
 impl<T, const N: usize> StaticPool<T, N> {
@@ -73,13 +90,13 @@ impl<T, const N: usize> StaticPool<T, N> {
     }
 
     /// Takes a free block; `None` when all `N` are in use.
-    pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
+    pub fn alloc(&'static self) -> Option<Box<&'static Self, Uninit>> {
         Box::alloc_in(self)
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when all `N` are
     /// in use.
-    pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
+    pub fn alloc_value(&'static self, value: T) -> Result<Box<&'static Self, Init>, T> {
         Box::alloc_value_in(self, value)
     }
 
@@ -87,7 +104,7 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
     /// for fairness and cancellation.
     #[cfg(feature = "async")]
-    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
+    pub fn alloc_async(&'static self) -> crate::AllocFuture<'static, &'static Self> {
         crate::AllocFuture::__new(self, &self.waiters)
     }
 
@@ -99,7 +116,7 @@ impl<T, const N: usize> StaticPool<T, N> {
 
     /// Takes a free block, and says whether it is one that has never been handed out
     /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
-    pub(crate) fn take_block(&self) -> Option<(NonNull<Block<T>>, bool)> {
+    pub(crate) fn take_block(&'static self) -> Option<(NonNull<Block<T>>, bool)> {
         if let Some(link) = self.list.pop() {
             self.stats.on_take();
             return Some((Block::from_link(link), false));
@@ -115,13 +132,6 @@ impl<T, const N: usize> StaticPool<T, N> {
         // this list.
         let link = unsafe { self.list.adopt(Block::link(storage), i) };
         Some((Block::from_link(link), true))
-    }
-
-    /// The blocks that have ever been handed out: the first ones of the storage. With
-    /// `&mut self` none of them is in use.
-    pub(crate) fn used_blocks(&mut self) -> &mut [Block<T>] {
-        let used = self.fresh.load(sync::Ordering::Relaxed).min(N);
-        &mut self.storage[..used]
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
@@ -154,7 +164,7 @@ impl<T, const N: usize> Default for StaticPool<T, N> {
 
 // SAFETY: `take` pops a free block or claims a never-used one (the counter hands each
 // index out once); `release` pushes it on the free list.
-unsafe impl<T, const N: usize> PoolHandle for &StaticPool<T, N> {
+unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
