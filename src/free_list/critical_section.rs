@@ -50,6 +50,13 @@ impl FreeList {
         }
     }
 
+    /// [`pop`](Self::pop); the stride is for the tagged-index backend's address
+    /// arithmetic, which this backend does not need.
+    #[inline(always)]
+    pub fn pop_strided(&self, _stride: usize) -> Option<NonNull<Link>> {
+        self.pop()
+    }
+
     /// Takes the top block off the list.
     pub fn pop(&self) -> Option<NonNull<Link>> {
         critical_section::with(|_| {

@@ -12,8 +12,8 @@
 //! | [`arm_llsc`](arm_llsc.rs) | ARMv7-M/E-M, ARMv8-M mainline, ARMv7-A/R | `ldrex`/`strex` with `next` read inside the window | lock-free |
 //! | [`critical_section`](critical_section.rs) | no CAS: thumbv6m, riscv32imc, thumbv8m.base, others | mutual exclusion | blocking, bounded with a single-core implementation |
 //!
-//! Every backend offers the same small interface: `FreeList::{new, pop, push, add_run,
-//! adopt}`, a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.
+//! Every backend offers the same small interface: `FreeList::{new, pop_strided,
+//! push, add_run, adopt, owns}`, a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.
 
 use core::ptr::NonNull;
 

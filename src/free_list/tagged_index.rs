@@ -67,6 +67,10 @@ impl Link {
 pub struct FreeList {
     /// `tag << 24 | index` of the top block.
     head: AtomicU64,
+    /// A copy of `regions[0]`, which is written once and never changes: `pop` loads it
+    /// *before* the head, so that for region 0 (every pool that grew once) the address
+    /// of the top block does not wait for a second, head-dependent load.
+    region0: AtomicPtr<Link>,
     /// Address of block 0 of each region; null while unused.
     regions: [AtomicPtr<Link>; REGIONS],
     /// Region entries claimed by `add_run`.
@@ -80,6 +84,7 @@ impl FreeList {
     pub const fn new(stride: usize) -> Self {
         Self {
             head: AtomicU64::new(NIL as u64),
+            region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: [const { AtomicPtr::new(core::ptr::null_mut()) }; REGIONS],
             regions_used: AtomicUsize::new(0),
             stride,
@@ -91,27 +96,52 @@ impl FreeList {
     pub fn new(stride: usize) -> Self {
         Self {
             head: AtomicU64::new(NIL as u64),
+            region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
             regions_used: AtomicUsize::new(0),
             stride,
         }
     }
 
-    /// The header of the block with index `index`.
-    fn resolve(&self, index: u32) -> NonNull<Link> {
-        // Relaxed: the region entry was stored before any of its blocks was first pushed
-        // (a release CAS of `head`), and every caller learned `index` from an acquire
-        // load of `head`, so the store is visible.
-        let base = self.regions[(index >> LOCAL_BITS) as usize].load(Ordering::Relaxed);
-        let offset = (index & LOCAL_MASK) as usize * self.stride;
+    /// The header of the block with index `index`, blocks being `stride` bytes apart;
+    /// `region0` is a value of `self.region0` loaded at any time (null if not yet set).
+    #[inline(always)]
+    fn resolve(&self, index: u32, stride: usize, region0: *mut Link) -> NonNull<Link> {
+        let region = (index >> LOCAL_BITS) as usize;
+        let base = if region == 0 && !region0.is_null() {
+            region0
+        } else {
+            // Relaxed: the region entry was stored before any of its blocks was first
+            // pushed (a release CAS of `head`), and every caller learned `index` from an
+            // acquire load of `head`, so the store is visible.
+            self.regions[region].load(Ordering::Relaxed)
+        };
+        let offset = (index & LOCAL_MASK) as usize * stride;
         // SAFETY: `index` was taken from the head or from a link, and both only ever
         // hold indices that `add_run`/`adopt` assigned to blocks of a registered region:
         // `base + offset` is inside that region, and the region is `'static` memory.
+        // `region0`, once non-null, equals `regions[0]` forever.
         unsafe { NonNull::new_unchecked(base.byte_add(offset)) }
     }
 
-    /// Takes the top block off the list.
-    pub fn pop(&self) -> Option<NonNull<Link>> {
+    /// Records where region `region`'s block 0 is. Relaxed: published, like the blocks'
+    /// links, by the release CAS that first pushes one of its blocks.
+    fn set_region(&self, region: usize, base: NonNull<Link>) {
+        self.regions[region].store(base.as_ptr(), Ordering::Relaxed);
+        if region == 0 {
+            self.region0.store(base.as_ptr(), Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the top block off the list. `stride` is the one given to `new`, passed by
+    /// callers that know it at compile time (the typed pools), so that finding a block
+    /// is a shift and an add rather than a multiply by a value loaded from memory.
+    #[inline(always)]
+    pub fn pop_strided(&self, stride: usize) -> Option<NonNull<Link>> {
+        debug_assert_eq!(stride, self.stride);
+        // Loaded first, independently of the head (see the field). Relaxed: a non-null
+        // value is the final one; a null one sends `resolve` to the region table.
+        let region0 = self.region0.load(Ordering::Relaxed);
         // Acquire: pairs with the release CAS that pushed the block we find on top, so
         // its `next` link and the freer's last writes to its payload are visible.
         let mut current = self.head.load(Ordering::Acquire);
@@ -120,7 +150,7 @@ impl FreeList {
             if index == NIL {
                 return None;
             }
-            let link = self.resolve(index);
+            let link = self.resolve(index, stride, region0);
             // SAFETY: `resolve` gives a pointer to a live header; headers are only ever
             // accessed through shared references and atomics.
             let next = unsafe { link.as_ref() }.next.load(Ordering::Relaxed);
@@ -146,6 +176,7 @@ impl FreeList {
     }
 
     /// Puts the chain `first ..= last` (already linked through `next`) on top.
+    #[inline]
     fn push_chain(&self, first: u32, last: &Link) {
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
@@ -171,6 +202,7 @@ impl FreeList {
     /// # Safety
     /// `link` is the header of a block that belongs to this list, is not in it, and is
     /// not used by anyone any more.
+    #[inline]
     pub unsafe fn push(&self, link: NonNull<Link>) {
         // SAFETY: the caller guarantees a live header of ours.
         let link = unsafe { link.as_ref() };
@@ -209,7 +241,7 @@ impl FreeList {
             // SAFETY: `i < count`, so the block lies inside the run the caller gave us.
             let link = unsafe { first.byte_add(i * self.stride) };
             if i % REGION_BLOCKS == 0 {
-                self.regions[region].store(link.as_ptr(), Ordering::Relaxed);
+                self.set_region(region, link);
             }
             let index = ((region as u32) << LOCAL_BITS) | (i % REGION_BLOCKS) as u32;
             // SAFETY: initialised, exclusively ours, `'static`.
@@ -265,7 +297,7 @@ impl FreeList {
         };
         // Every adopter of a block in this region stores the same address, so these
         // stores never disagree; each precedes the first push of its block.
-        self.regions[region].store(base.as_ptr(), Ordering::Relaxed);
+        self.set_region(region, base);
         // SAFETY: block `i` is the caller's.
         unsafe { link.as_ref() }
             .index

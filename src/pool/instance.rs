@@ -194,7 +194,7 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        match self.list.pop() {
+        match self.list.pop_strided(Block::<T>::STRIDE) {
             Some(link) => {
                 self.stats.on_take();
                 Some(Block::from_link(link))

@@ -117,7 +117,7 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// Takes a free block, and says whether it is one that has never been handed out
     /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
     pub(crate) fn take_block(&'static self) -> Option<(NonNull<Block<T>>, bool)> {
-        if let Some(link) = self.list.pop() {
+        if let Some(link) = self.list.pop_strided(Block::<T>::STRIDE) {
             self.stats.on_take();
             return Some((Block::from_link(link), false));
         }
