@@ -46,10 +46,10 @@ fn the_pool_survives_pop_pop_push_inside_the_window() {
 
     let first = POOL.alloc_value(1).unwrap();
     blockpool::testing::set_pop_window_hook(None);
-    // Our pop, the interloper's two pops, and our retry after the CAS failed.
-    assert_eq!(
-        WINDOW_VISITS.load(Ordering::SeqCst),
-        4,
+    // Our pop, the interloper's two pops, and at least one retry of ours after the CAS
+    // failed (more where `compare_exchange_weak` fails spuriously, as under Miri).
+    assert!(
+        WINDOW_VISITS.load(Ordering::SeqCst) >= 4,
         "the pop did not retry"
     );
 
