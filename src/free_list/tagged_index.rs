@@ -13,10 +13,10 @@
 //!   the `Box`). A pop that read the head and is then overtaken by other pops and pushes
 //!   sees a different word, even if the same block is back on top, and retries. The tag
 //!   would have to advance by exactly 2^40 while one popper stands still between its load
-//!   and its CAS: at one successful CAS per 5 ns (an uncontended `lock cmpxchg` on the
-//!   machine the README's figures come from) that is over 90 minutes of uninterrupted
-//!   pool traffic, ending on the exact nanosecond. heapless 0.7's 32-bit tag wrapped in
-//!   21 s at that rate.
+//!   and its CAS: at one successful CAS per 5 ns (one thread's rate in the benchmark
+//!   report's W2, `cargo run --release -p blockpool-bench`) that is over 90 minutes of
+//!   uninterrupted pool traffic, ending on the exact nanosecond. heapless 0.7's 32-bit tag
+//!   wrapped in 21 s at that rate.
 //! * **No address restrictions**: blocks are named by index, not by an offset from an
 //!   anchor, so memory anywhere in the address space is used. The price is a capacity:
 //!   at most [`MAX_BLOCKS`] blocks per pool (`grow` says how many it took).
