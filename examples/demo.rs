@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use blockpool::StaticPool;
 
+#[path = "../tests/common/signals.rs"]
+mod signals;
+
 /// A 256-byte message buffer: owner, sequence number and a payload.
 struct Message {
     owner: usize,
@@ -58,26 +61,6 @@ extern "C" fn on_timer(_: libc::c_int) {
     }
 }
 
-fn start_timer(interval_us: libc::suseconds_t) {
-    // SAFETY: a zeroed `sigaction` is "no flags, empty mask"; the handler is
-    // async-signal-safe (atomics and the lock-free pool only).
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_timer as *const () as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
-        let interval = libc::timeval {
-            tv_sec: 0,
-            tv_usec: interval_us,
-        };
-        let timer = libc::itimerval {
-            it_interval: interval,
-            it_value: interval,
-        };
-        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
-    }
-}
-
 fn main() {
     println!("blockpool demo: free-list backend `{}`", blockpool::BACKEND);
     println!(
@@ -86,7 +69,8 @@ fn main() {
         std::mem::size_of::<Message>()
     );
     let started = Instant::now();
-    start_timer(50);
+    signals::install(libc::SIGALRM, on_timer);
+    signals::set_timer(50);
     let workers: Vec<_> = (0..4)
         .map(|owner| {
             thread::spawn(move || {
@@ -120,10 +104,14 @@ fn main() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_secs(2));
+    // By the wall clock: a single 2 s sleep, interrupted by the timer signal every 50 µs
+    // and restarted with the kernel's timer slack each time, lasted about 8 s.
+    while started.elapsed() < Duration::from_secs(2) {
+        thread::sleep(Duration::from_millis(10));
+    }
     STOP.store(true, Relaxed);
     let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    start_timer(0);
+    signals::set_timer(0);
     let elapsed = started.elapsed();
 
     for (owner, (done, empty)) in results.iter().enumerate() {

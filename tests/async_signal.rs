@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 use blockpool::{Box, StaticPool};
 
+#[path = "common/signals.rs"]
+mod signals;
+use signals::{install, set_timer};
+
 static POOL: StaticPool<[u64; 4], 1> = StaticPool::new();
 /// The block for the handler to free (null when it has none).
 static TO_FREE: AtomicPtr<[u64; 4]> = AtomicPtr::new(ptr::null_mut());
@@ -75,34 +79,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
             );
         }
     }
-}
-
-fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
-    // SAFETY: a zeroed `sigaction` is a valid "no flags, empty mask" value, and the
-    // handler only touches atomics and the pool, which are async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handler as *const () as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(libc::sigaction(signal, &action, ptr::null_mut()), 0);
-    }
-}
-
-fn set_timer(interval_us: libc::suseconds_t) {
-    let interval = libc::timeval {
-        tv_sec: 0,
-        tv_usec: interval_us,
-    };
-    let timer = libc::itimerval {
-        it_interval: interval,
-        it_value: interval,
-    };
-    // SAFETY: plain system call with valid pointers.
-    assert_eq!(
-        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, ptr::null_mut()) },
-        0
-    );
 }
 
 fn main() {

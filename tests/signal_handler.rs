@@ -22,6 +22,10 @@ use std::time::Instant;
 
 use blockpool::{Block, Box, Pool};
 
+#[path = "common/signals.rs"]
+mod signals;
+use signals::{install, set_timer};
+
 const BLOCKS: usize = 8;
 type Slot = [usize; 3];
 
@@ -122,34 +126,6 @@ fn inject() {
         // SAFETY: `raise` is async-signal-safe; the handler is installed.
         unsafe { libc::raise(libc::SIGUSR1) };
     }
-}
-
-fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
-    // SAFETY: a zeroed `sigaction` is a valid "no flags, empty mask" value, and the
-    // handler only touches atomics and the pool, which are async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handler as *const () as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
-    }
-}
-
-fn set_timer(interval_us: libc::suseconds_t) {
-    let interval = libc::timeval {
-        tv_sec: 0,
-        tv_usec: interval_us,
-    };
-    let timer = libc::itimerval {
-        it_interval: interval,
-        it_value: interval,
-    };
-    // SAFETY: plain system call with valid pointers.
-    assert_eq!(
-        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) },
-        0
-    );
 }
 
 fn env(name: &str, default: usize) -> usize {
