@@ -75,6 +75,16 @@ pub unsafe trait PoolHandle {
 /// `Box<&'a Pool<T>, S>` borrows an instance pool; a [`pool!`](crate::pool!) singleton's
 /// `Box<A, S>` is one pointer wide. Dropping the box drops the value (if [`Init`]) and
 /// returns the block to its pool.
+///
+/// A box is `Send`/`Sync` exactly when its value is, like `std::boxed::Box`, even though
+/// its pool is `Sync` for every `T`:
+///
+/// ```compile_fail,E0277
+/// use blockpool::{Box, Pool};
+///
+/// fn send<T: Send>() {}
+/// send::<Box<&'static Pool<std::rc::Rc<u8>>>>(); // error: `Rc` cannot be sent
+/// ```
 pub struct Box<P: PoolHandle, S: State = Init> {
     block: NonNull<Block<P::Data>>,
     /// Moved out exactly once, by `into_parts` or `drop` (a plain field would be dropped
