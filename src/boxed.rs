@@ -237,9 +237,9 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// Rebuilds the box that [`into_raw`](Self::into_raw) gave up, to return its block
     /// to `pool` on drop (a [`pool!`](crate::pool!) singleton has `A::from_raw(ptr)`).
     ///
-    /// **ABA protection is unaffected.** The free lists never keep an ABA tag in a box or
-    /// a block pointer: the 64-bit CAS backend takes the tag from the list's head on
-    /// every push and pop, and the ARM LL/SC and critical-section backends need none. So
+    /// **ABA protection is unaffected.** The free lists never keep ABA state in a box or
+    /// a block pointer: the 64-bit CAS backend keeps each block's version in the block's
+    /// header, and the ARM LL/SC and critical-section backends need none. So
     /// a pointer that has been through `into_raw`/`from_raw` any number of times is as
     /// good as a box that never left (heapless 0.9's `from_raw` rebuilds its tagged
     /// pointer with the initial tag instead).

@@ -160,13 +160,14 @@
 //!
 //! | target class | mechanism | lock-free | interrupt/signal-safe | bounded time |
 //! |---|---|---|---|---|
-//! | 64-bit CAS: x86_64, aarch64, riscv64, i686, … | one 64-bit word: 24-bit block index + 40-bit tag | yes | yes | no (a CAS may retry while others succeed) |
+//! | 64-bit CAS: x86_64, aarch64, riscv64, i686, … | one 64-bit head word naming the top block: 24-bit index + that block's 40-bit version | yes | yes | no (a CAS may retry while others succeed) |
 //! | ARMv7-M, ARMv7E-M, ARMv8-M mainline, ARMv7-A/R (thumbv7*, thumbv8m.main*, armv7*) | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty, `dmb` | yes | yes | no (a `strex` may retry after an interrupt) |
 //! | no CAS: thumbv6m, riscv32imc (and any target without 64-bit CAS or the ARM backend, e.g. riscv32imac, thumbv8m.base) | [`critical_section`] around each pop/push | **no** | yes, with a single-core critical-section implementation (interrupts masked); a lock-based one (multi-core, `std`) is thread-safe only | yes, O(1) with interrupts off |
 //!
 //! On the 64-bit CAS backend a pool holds at most [`Pool::MAX_BLOCKS`] (2^24 - 1)
-//! blocks, anywhere in the address space; the tag never resets and would need 2^40
-//! successful operations during one stalled pop to repeat. On the others the number of
+//! blocks, anywhere in the address space; a block's version lives in its header, is
+//! never reset, and would need 2^40 pushes of that one block during one stalled pop to
+//! repeat. On the others the number of
 //! blocks is unlimited. No backend ever falls back to a lock behind your back, and no
 //! backend needs nightly Rust or a 128-bit CAS.
 //!
@@ -175,8 +176,9 @@
 //! feature on thumbv6m, or `riscv`'s `critical-section-single-hart`.
 //!
 //! # Memory layout
-//! Each block is a [`Block<T>`]: a header for the free-list link (a pointer, or 8 bytes
-//! on the 64-bit CAS backend) followed by the payload. The link is outside the payload
+//! Each block is a [`Block<T>`]: a header for the free-list links (a pointer, or 16 bytes
+//! on the 64-bit CAS backend: the next block's name and the block's own) followed by
+//! the payload. The link is outside the payload
 //! so that a context about to fail its pop can read it while the block's new owner
 //! writes its data, without a data race (see `src/block.rs`).
 //!

@@ -4,8 +4,9 @@
 //! (`LOOM_MAX_PREEMPTIONS` bounds the 3-thread scenarios; 2 when unset).
 //!
 //! Under `--cfg loom` the crate's `sync` shim swaps in loom's atomics and `build.rs`
-//! always picks the `tagged_index` backend (one `AtomicU64` head: 24-bit index + 40-bit
-//! tag, links in the block headers, region table). The tests below drive that real code
+//! always picks the `tagged_index` backend (one `AtomicU64` head naming the top block
+//! by index and per-block version, links and names in the block headers, the top-block
+//! hint, the region table). The tests below drive that real code
 //! through the public API (`Pool::grow_exact`, `alloc`, dropping boxes), so what loom
 //! explores is the library's own pop/push/add_run with the library's own orderings.
 //!
@@ -23,7 +24,7 @@
 //! while it holds the block: loom reports a data race there if the free list's
 //! acquire/release orderings did not order one owner's writes before the next owner's.
 //!
-//! `NaiveStack` is the same algorithm without the tag; `naive_stack_aba_is_found` asserts
+//! `NaiveStack` is the same algorithm without versions; `naive_stack_aba_is_found` asserts
 //! that loom finds its ABA bug, so the harness is shown to be able to fail.
 #![cfg(loom)]
 
@@ -319,15 +320,19 @@ fn aba<L: FreeList>(make: fn(usize) -> &'static L) {
     check_end(list, checks, held);
 }
 
-/// 3 threads, each allocating and freeing twice from a 2-block list; a thread may find
-/// it empty.
-fn three_threads_two_blocks<L: FreeList>(make: fn(usize) -> &'static L) {
+/// `threads` threads, each allocating and freeing `rounds` times from a 2-block list; a
+/// thread may find it empty.
+fn threads_on_two_blocks<L: FreeList>(
+    make: fn(usize) -> &'static L,
+    threads: usize,
+    rounds: usize,
+) {
     let list = make(2);
     let checks = Checks::new(2);
-    let threads: Vec<_> = (1..=3)
+    let threads: Vec<_> = (1..=threads)
         .map(|owner| {
             thread::spawn(move || {
-                for _ in 0..2 {
+                for _ in 0..rounds {
                     if let Some(b) = take(list, checks, owner) {
                         give(list, checks, b, owner);
                     }
@@ -341,15 +346,32 @@ fn three_threads_two_blocks<L: FreeList>(make: fn(usize) -> &'static L) {
     check_end(list, checks, Vec::new());
 }
 
-/// Runs `f` under loom, unbounded or with a preemption bound (`LOOM_MAX_PREEMPTIONS`
-/// if set, else 2), and prints how many executions loom explored.
-fn explore(name: &str, bounded: bool, f: impl Fn() + Sync + Send + 'static) {
+/// 3 threads, each allocating and freeing twice from a 2-block list.
+fn three_threads_two_blocks<L: FreeList>(make: fn(usize) -> &'static L) {
+    threads_on_two_blocks(make, 3, 2)
+}
+
+/// How many preemptions loom may make per execution.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// None: the whole state space.
+    Unbounded,
+    /// `LOOM_MAX_PREEMPTIONS` if set, else 2.
+    FromEnv,
+    /// This many, whatever the environment says (for models too large for more).
+    Fixed(usize),
+}
+use Bound::*;
+
+/// Runs `f` under loom with the given preemption bound and prints how many executions
+/// loom explored.
+fn explore(name: &str, bound: Bound, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    if !bounded {
-        builder.preemption_bound = None;
-    } else if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
+    builder.preemption_bound = match bound {
+        Unbounded => None,
+        FromEnv => builder.preemption_bound.or(Some(2)),
+        Fixed(n) => Some(n),
+    };
     /// Prints the figures also when the model fails (while unwinding).
     struct Report<'a> {
         name: &'a str,
@@ -389,13 +411,28 @@ fn explore(name: &str, bounded: bool, f: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn tagged_index_aba() {
     // Unbounded preemptions: this scenario's whole state space is small.
-    explore("tagged_index_aba", false, || aba(RealPool::new));
+    explore("tagged_index_aba", Unbounded, || aba(RealPool::new));
 }
 
+/// 2 threads, alloc and free twice each. Each holds at most one block, so this cannot
+/// produce ABA (that needs a context that pops twice while another stalls): it checks
+/// the hint, the names and the orderings under every interleaving with up to
+/// `LOOM_MAX_PREEMPTIONS` preemptions.
 #[test]
-fn tagged_index_three_threads_two_blocks() {
-    explore("tagged_index_three_threads_two_blocks", true, || {
-        three_threads_two_blocks(RealPool::new)
+fn tagged_index_two_threads_two_rounds() {
+    explore("tagged_index_two_threads_two_rounds", FromEnv, || {
+        threads_on_two_blocks(RealPool::new, 2, 2)
+    });
+}
+
+/// 3 threads, alloc and free once each: enough for ABA (one stalls inside its pop while
+/// the other two take both blocks and give the first back). Bound 1: each pop and push
+/// of the real code is about six atomic operations (the hint, the names), and at bound 2
+/// this model runs for many minutes.
+#[test]
+fn tagged_index_three_threads_one_round() {
+    explore("tagged_index_three_threads_one_round", Fixed(1), || {
+        threads_on_two_blocks(RealPool::new, 3, 1)
     });
 }
 
@@ -403,7 +440,7 @@ fn tagged_index_three_threads_two_blocks() {
 /// published by `add_run`'s release CAS; a popper that acquires the head must see them.
 #[test]
 fn tagged_index_grow_while_allocating() {
-    explore("tagged_index_grow_while_allocating", false, || {
+    explore("tagged_index_grow_while_allocating", Unbounded, || {
         let pool = leak(Pool::<u64>::new());
         let first: &'static mut [Block<u64>] = Vec::leak(vec![Block::new()]);
         let second: &'static mut [Block<u64>] = Vec::leak(vec![Block::new(), Block::new()]);
@@ -455,7 +492,7 @@ fn tagged_index_grow_while_allocating() {
 /// list; 2 threads alloc/free twice on 2 blocks.
 #[test]
 fn static_pool_fresh_and_freed_blocks() {
-    explore("static_pool_fresh_and_freed_blocks", true, || {
+    explore("static_pool_fresh_and_freed_blocks", FromEnv, || {
         let pool = leak(StaticPool::<u64, 2>::new());
         let base = pool as *const StaticPool<u64, 2> as usize;
         let size = std::mem::size_of::<StaticPool<u64, 2>>();
@@ -509,12 +546,12 @@ fn static_pool_fresh_and_freed_blocks() {
 
 #[test]
 fn llsc_logic_aba() {
-    explore("llsc_logic_aba", false, || aba(LlscStack::new));
+    explore("llsc_logic_aba", Unbounded, || aba(LlscStack::new));
 }
 
 #[test]
 fn llsc_logic_three_threads_two_blocks() {
-    explore("llsc_logic_three_threads_two_blocks", true, || {
+    explore("llsc_logic_three_threads_two_blocks", FromEnv, || {
         three_threads_two_blocks(LlscStack::new)
     });
 }
@@ -523,7 +560,7 @@ fn llsc_logic_three_threads_two_blocks() {
 #[test]
 fn naive_stack_aba_is_found() {
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        explore("naive_stack_aba", false, || aba(NaiveStack::new));
+        explore("naive_stack_aba", Unbounded, || aba(NaiveStack::new));
     }));
     let payload = result.expect_err("loom did not find the naive stack's ABA bug");
     let message = payload

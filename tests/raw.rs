@@ -1,6 +1,6 @@
 //! `Box::into_raw` / `Box::from_raw`: round trips, singletons, the debug-build ownership
 //! check, and a block round-tripped many times while another thread pops and pushes
-//! (the ABA tag lives in the free list's head, never in the pointer, so nothing is reset).
+//! (a block's ABA version lives in its header, never in the pointer, so nothing is reset).
 
 use std::collections::HashSet;
 use std::ptr::NonNull;

@@ -269,7 +269,7 @@ fn window_hook() {
             drop(a);
             b
         }
-        // Pop A and push it back: the same block on top, a newer tag.
+        // Pop A and push it back: the same block on top, a newer version.
         1 => {
             drop(pool.alloc());
             None

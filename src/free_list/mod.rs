@@ -8,7 +8,7 @@
 //!
 //! | backend | targets | ABA defence | progress |
 //! |---|---|---|---|
-//! | [`tagged_index`](tagged_index.rs) | 64-bit CAS: x86_64, aarch64, riscv64, i686, armv7 hosts excepted | 24-bit block index + 40-bit tag in one 64-bit word | lock-free |
+//! | [`tagged_index`](tagged_index.rs) | 64-bit CAS: x86_64, aarch64, riscv64, i686, armv7 hosts excepted | 64-bit head word: 24-bit block index + 40-bit per-block version | lock-free |
 //! | [`arm_llsc`](arm_llsc.rs) | ARMv7-M/E-M, ARMv8-M mainline, ARMv7-A/R | `ldrex`/`strex` with `next` read inside the window | lock-free |
 //! | [`critical_section`](critical_section.rs) | no CAS: thumbv6m, riscv32imc, thumbv8m.base, others | mutual exclusion | blocking, bounded with a single-core implementation |
 //!

@@ -1,39 +1,58 @@
 //! Free list for targets with a 64-bit compare-and-swap (x86_64, aarch64, riscv64,
-//! i686, …): a Treiber stack whose head is one 64-bit word holding a block *index* and
-//! an ABA tag.
+//! i686, …): a Treiber stack whose head is one 64-bit word naming the top block by its
+//! *index* and its *version*.
 //!
 //! ```text
-//!   head: | tag: 40 bits | index: 24 bits |        index → (region: 6 bits, block: 18 bits)
-//!   region table: 64 base pointers, filled by `grow`; block i of region r lives at
-//!                 regions[r] + i * stride
+//!   a block's name:  | version: 40 bits | index: 24 bits |   index → (region: 6, block: 18)
+//!   head:            the name of the top block (index NIL: empty)
+//!   each header:     next: the name of the block under it;  me: its own current name
+//!   region table:    64 base pointers, filled by `grow`; block i of region r lives at
+//!                    regions[r] + i * stride
 //! ```
 //!
-//! * **ABA**: every successful compare-and-swap of the head adds one to the tag, and the
-//!   tag is never reset (a freed block takes the tag from the head, not from the block or
-//!   the `Box`). A pop that read the head and is then overtaken by other pops and pushes
-//!   sees a different word, even if the same block is back on top, and retries. The tag
-//!   would have to advance by exactly 2^40 while one popper stands still between its load
-//!   and its CAS: at one successful CAS per 5 ns (one thread's rate in the benchmark
-//!   report's W2, `cargo run --release -p blockpool-bench`) that is over 90 minutes of
-//!   uninterrupted pool traffic, ending on the exact nanosecond. heapless 0.7's 32-bit tag
-//!   wrapped in 21 s at that rate.
+//! * **ABA**: a block's name changes every time it leaves the list: the pop that takes
+//!   it advances the version in its `me` (wrapping within 40 bits), and its next push
+//!   installs that name as the head. A pop installs the `next` name it read, as is. So
+//!   a head naming block `A` with version `v` means the same stay of `A` in the list. A
+//!   popper that read the head `(v, A)` and `A`'s `next`, and then is overtaken while
+//!   others pop `A` and push it back, finds `(v + 1, A)` at best and retries: its CAS
+//!   can only succeed wrongly if `A` alone went round exactly a multiple of 2^40 times
+//!   while it stood still between its load and its CAS. At the fastest rate the
+//!   benchmark report measures for one block (W1, `cargo run --release -p
+//!   blockpool-bench`: under 6 ns per alloc+free pair) that is about 1.8 hours of
+//!   non-stop traffic on that one block, ending on the exact pair. heapless 0.7's 32-bit
+//!   tag, shared by all blocks, wraps after 2^32 operations of any blocks: 21 s at 5 ns
+//!   each. The version lives in the block's header, so `Box::into_raw`/`from_raw`
+//!   cannot reset it.
+//! * **Fast path**: the name has to be turned into an address (region table, multiply)
+//!   before the popper can read `next`, and on a single thread that sits right on the
+//!   chain of dependent loads and CASes. So the list also keeps a *hint*, the address of
+//!   the block it believes is on top, written after every successful pop and push. A pop
+//!   loads the hint and the head side by side and reads `next` through the hint; it
+//!   uses what it read only if the hinted block's own name equals the head word, which
+//!   proves it is the block the head names. Otherwise (a stale hint: contention, an
+//!   interrupt between a CAS and the hint's store) it takes the slow path, which
+//!   resolves the index. The hint is never trusted, so no race on it can do harm.
 //! * **No address restrictions**: blocks are named by index, not by an offset from an
 //!   anchor, so memory anywhere in the address space is used. The price is a capacity:
 //!   at most [`MAX_BLOCKS`] blocks per pool (`grow` says how many it took).
-//! * **No mixed race**: the link lives in the block's header, an atomic that only the
-//!   free list touches (see `block.rs`).
+//! * **No mixed race**: the links live in the block's header, atomics that only the free
+//!   list touches (see `block.rs`).
 //! * **Progress**: lock-free. A CAS fails only because another context's succeeded.
 //!   Nothing waits for anything, so a signal or interrupt handler may use the pool while
 //!   the context it interrupted is halfway through a pop or push.
 //!
-//! loom models this file as it is (`tests/loom.rs`), because it uses only `AtomicU64`.
+//! loom models this file as it is (`tests/loom.rs`), because it uses only 64-bit and
+//! pointer atomics.
 
 use core::ptr::NonNull;
 
-use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+/// One step of a name's version.
+const VERSION_ONE: u64 = 1 << INDEX_BITS;
 /// The index that means "no block": the end of the list.
 const NIL: u32 = INDEX_MASK as u32;
 const REGION_BITS: u32 = 6;
@@ -43,33 +62,50 @@ const LOCAL_MASK: u32 = (1 << LOCAL_BITS) - 1;
 /// Blocks one region entry can name; a larger `grow` takes several entries.
 const REGION_BLOCKS: usize = 1 << LOCAL_BITS;
 
+/// What `me` holds before the block joins a list: no head word ever equals it (an empty
+/// list's head is `NIL` at version 0), so a hint to such a block never passes the check.
+const UNNAMED: u64 = u64::MAX;
+
 /// The most blocks one pool can hold on this backend (2^24 - 1: every index but `NIL`).
 pub const MAX_BLOCKS: usize = NIL as usize;
 
+/// The index part of a name.
+#[inline(always)]
+fn index_of(name: u64) -> u32 {
+    (name & INDEX_MASK) as u32
+}
+
 /// The free list's header in each block.
 pub struct Link {
-    /// Index of the next free block (`NIL` at the end). Written only by the context that
-    /// owns the block, before it pushes it; read by poppers.
-    next: AtomicU32,
-    /// This block's own index, fixed when the block joins the pool.
-    index: AtomicU32,
+    /// Name of the next free block (index `NIL` at the end). Written only by the context
+    /// that owns the block, before it pushes it; read by poppers.
+    next: AtomicU64,
+    /// This block's own name: its index, fixed when the block joins the pool, and its
+    /// version, which each push advances. Written only by the block's owner.
+    me: AtomicU64,
 }
 
 impl Link {
     const_fn_unless_loom! {
         pub fn new() -> Self {
-            Self { next: AtomicU32::new(NIL), index: AtomicU32::new(NIL) }
+            Self {
+                next: AtomicU64::new(NIL as u64),
+                me: AtomicU64::new(UNNAMED),
+            }
         }
     }
 }
 
 /// A lock-free stack of free blocks, all `stride` bytes apart within their region.
 pub struct FreeList {
-    /// `tag << 24 | index` of the top block.
+    /// The name of the top block.
     head: AtomicU64,
-    /// A copy of `regions[0]`, which is written once and never changes: `pop` loads it
-    /// *before* the head, so that for region 0 (every pool that grew once) the address
-    /// of the top block does not wait for a second, head-dependent load.
+    /// Where the top block probably is (null: no idea). Only a hint: see the module docs.
+    /// Next to `head`, which every operation writes anyway, so it costs no cache line.
+    hint: AtomicPtr<Link>,
+    /// A copy of `regions[0]`, which is written once and never changes: a pop loads it
+    /// instead of the table, so that for region 0 (every pool that grew once) finding a
+    /// block is one multiply and add.
     region0: AtomicPtr<Link>,
     /// Address of block 0 of each region; null while unused.
     regions: [AtomicPtr<Link>; REGIONS],
@@ -84,6 +120,7 @@ impl FreeList {
     pub const fn new(stride: usize) -> Self {
         Self {
             head: AtomicU64::new(NIL as u64),
+            hint: AtomicPtr::new(core::ptr::null_mut()),
             region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: [const { AtomicPtr::new(core::ptr::null_mut()) }; REGIONS],
             regions_used: AtomicUsize::new(0),
@@ -96,6 +133,7 @@ impl FreeList {
     pub fn new(stride: usize) -> Self {
         Self {
             head: AtomicU64::new(NIL as u64),
+            hint: AtomicPtr::new(core::ptr::null_mut()),
             region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
             regions_used: AtomicUsize::new(0),
@@ -103,17 +141,25 @@ impl FreeList {
         }
     }
 
-    /// The header of the block with index `index`, blocks being `stride` bytes apart;
-    /// `region0` is a value of `self.region0` loaded at any time (null if not yet set).
+    /// The header of the block with index `index` (not `NIL`), blocks being `stride`
+    /// bytes apart.
     #[inline(always)]
-    fn resolve(&self, index: u32, stride: usize, region0: *mut Link) -> NonNull<Link> {
+    fn resolve(&self, index: u32, stride: usize) -> NonNull<Link> {
+        // Relaxed: a non-null `region0` is final (see `resolve_with`).
+        self.resolve_with(index, stride, self.region0.load(Ordering::Relaxed))
+    }
+
+    /// `resolve` with `region0` a value of `self.region0` loaded at any time.
+    #[inline(always)]
+    fn resolve_with(&self, index: u32, stride: usize, region0: *mut Link) -> NonNull<Link> {
         let region = (index >> LOCAL_BITS) as usize;
+        // Relaxed: a non-null `region0` is final. Otherwise the region entry was stored
+        // before any of its blocks was first pushed (a release CAS of `head`), and every
+        // caller learned `index` from an acquire load of `head` or from a link that the
+        // block's pusher read after one, so the store is visible.
         let base = if region == 0 && !region0.is_null() {
             region0
         } else {
-            // Relaxed: the region entry was stored before any of its blocks was first
-            // pushed (a release CAS of `head`), and every caller learned `index` from an
-            // acquire load of `head`, so the store is visible.
             self.regions[region].load(Ordering::Relaxed)
         };
         let offset = (index & LOCAL_MASK) as usize * stride;
@@ -133,65 +179,144 @@ impl FreeList {
         }
     }
 
+    /// Where the block named `name` is, or null for the index `NIL`: what the hint should
+    /// say once a pop has installed `name` as the head.
+    #[inline(always)]
+    fn locate(&self, name: u64, stride: usize, region0: *mut Link) -> *mut Link {
+        let index = index_of(name);
+        if index == NIL {
+            core::ptr::null_mut()
+        } else {
+            self.resolve_with(index, stride, region0).as_ptr()
+        }
+    }
+
+    /// Right after `header`'s block was popped under `name`: stores the name it will be
+    /// pushed under, one version on, so that `push` finds it ready. Done here, where
+    /// `name` is at hand, rather than in `push`, where a load and an add would sit
+    /// between the load of the head and the CAS. Wrapping: the version is the word's top
+    /// field, so it wraps within its 40 bits and leaves the index alone.
+    #[inline(always)]
+    fn claim(header: &Link, name: u64) {
+        // Relaxed: only the block's owner (us, now) reads `me` before the next push,
+        // whose release CAS publishes it.
+        header
+            .me
+            .store(name.wrapping_add(VERSION_ONE), Ordering::Relaxed);
+    }
+
     /// Takes the top block off the list. `stride` is the one given to `new`, passed by
     /// callers that know it at compile time (the typed pools), so that finding a block
     /// is a shift and an add rather than a multiply by a value loaded from memory.
     #[inline(always)]
     pub fn pop_strided(&self, stride: usize) -> Option<NonNull<Link>> {
         debug_assert_eq!(stride, self.stride);
-        // Loaded first, independently of the head (see the field). Relaxed: a non-null
-        // value is the final one; a null one sends `resolve` to the region table.
+        // Loaded side by side: what follows reads through `hint` without waiting for
+        // the head to be decoded. Relaxed: nothing read through it is trusted unless
+        // the check below passes.
+        let hint = self.hint.load(Ordering::Relaxed);
+        // For the next hint (see `resolve_with`), loaded now rather than after the CAS.
         let region0 = self.region0.load(Ordering::Relaxed);
         // Acquire: pairs with the release CAS that pushed the block we find on top, so
         // its `next` link and the freer's last writes to its payload are visible.
+        let current = self.head.load(Ordering::Acquire);
+        if let Some(link) = NonNull::new(hint) {
+            // SAFETY: the hint only ever holds null or the address of one of this list's
+            // headers, which live as long as the list; headers are only accessed through
+            // shared references and atomics.
+            let header = unsafe { link.as_ref() };
+            // The hinted block's own name equals the head: it is the block the head
+            // names (names hold distinct indices), and its name has not moved on since
+            // the push we acquired, so `next` below is the link that push published
+            // (see the slow path for why a newer one only makes the CAS fail). An
+            // empty list never passes: its head is `NIL` at version 0, which is nobody's
+            // name, and a block not yet in the list holds `UNNAMED`. (loom found a block
+            // handed out twice when a fresh header's `me` started out equal to `NIL`.)
+            if header.me.load(Ordering::Relaxed) == current {
+                let next = header.next.load(Ordering::Relaxed);
+                super::hook::between_read_and_cas();
+                // Acquire on success: the payload's previous owner's writes happen
+                // before ours. On failure the slow path loads the head again.
+                if self
+                    .head
+                    .compare_exchange_weak(current, next, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // Relaxed: a hint is checked before it is used (see above).
+                    self.hint
+                        .store(self.locate(next, stride, region0), Ordering::Relaxed);
+                    Self::claim(header, current);
+                    return Some(link);
+                }
+            }
+        }
+        self.pop_slow(stride)
+    }
+
+    /// `pop_strided` when the hint did not hold (or its CAS lost a race).
+    #[cold]
+    #[inline(never)]
+    fn pop_slow(&self, stride: usize) -> Option<NonNull<Link>> {
+        // Acquire: as in `pop_strided`.
         let mut current = self.head.load(Ordering::Acquire);
         loop {
-            let index = (current & INDEX_MASK) as u32;
+            let index = index_of(current);
             if index == NIL {
                 return None;
             }
-            let link = self.resolve(index, stride, region0);
+            let link = self.resolve(index, stride);
             // SAFETY: `resolve` gives a pointer to a live header; headers are only ever
             // accessed through shared references and atomics.
             let next = unsafe { link.as_ref() }.next.load(Ordering::Relaxed);
             // Relaxed is enough for `next`: it was written before the push that put this
             // block on top (we synchronised with that push above), and it is not
-            // written again until the block is popped, which changes the head's tag and
-            // makes our CAS fail. If the block was popped and pushed again meanwhile we
-            // may read a newer `next`, but then the CAS fails too.
+            // written again until the block is popped and pushed once more, which
+            // changes its version and so the head word, and makes our CAS fail. If that
+            // happened meanwhile we may read a newer `next`, but then the CAS fails too.
             super::hook::between_read_and_cas();
-            let new = (current & !INDEX_MASK).wrapping_add(1 << INDEX_BITS) | u64::from(next);
             // Acquire on success: the payload's previous owner's writes happen before
             // ours. Acquire on failure: we will read the `next` of the new top block.
             match self.head.compare_exchange_weak(
                 current,
-                new,
+                next,
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(link),
+                Ok(_) => {
+                    // Relaxed: only a hint (see `pop_strided`).
+                    self.hint.store(
+                        self.locate(next, stride, self.region0.load(Ordering::Relaxed)),
+                        Ordering::Relaxed,
+                    );
+                    // SAFETY: as above.
+                    Self::claim(unsafe { link.as_ref() }, current);
+                    return Some(link);
+                }
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Puts the chain `first ..= last` (already linked through `next`) on top.
-    #[inline]
-    fn push_chain(&self, first: u32, last: &Link) {
+    /// Puts the chain `first ..= last` (already linked through `next`) on top, `name`
+    /// being `first`'s current name.
+    #[inline(always)]
+    fn push_chain(&self, first: NonNull<Link>, name: u64, last: &Link) {
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
-            last.next
-                .store((current & INDEX_MASK) as u32, Ordering::Relaxed);
-            let new = (current & !INDEX_MASK).wrapping_add(1 << INDEX_BITS) | u64::from(first);
-            // Release: the `next` store above and everything the freer did to the
-            // payload happen before any pop that acquires this head.
+            last.next.store(current, Ordering::Relaxed);
+            // Release: the `next` and `me` stores above and everything the freer did to
+            // the payload happen before any pop that acquires this head.
             match self.head.compare_exchange_weak(
                 current,
-                new,
+                name,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => {
+                    // Relaxed: only a hint (see `pop_strided`).
+                    self.hint.store(first.as_ptr(), Ordering::Relaxed);
+                    return;
+                }
                 Err(actual) => current = actual,
             }
         }
@@ -202,11 +327,14 @@ impl FreeList {
     /// # Safety
     /// `link` is the header of a block that belongs to this list, is not in it, and is
     /// not used by anyone any more.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn push(&self, link: NonNull<Link>) {
         // SAFETY: the caller guarantees a live header of ours.
-        let link = unsafe { link.as_ref() };
-        self.push_chain(link.index.load(Ordering::Relaxed), link);
+        let header = unsafe { link.as_ref() };
+        // The name it goes back under, one version on from the one it was popped under
+        // (`claim` stored it). Only the owner writes `me`, and we own the block.
+        let name = header.me.load(Ordering::Relaxed);
+        self.push_chain(link, name, header);
     }
 
     /// Adds `count` blocks, `stride` bytes apart from `first` on, to the list; returns
@@ -243,19 +371,21 @@ impl FreeList {
             if i % REGION_BLOCKS == 0 {
                 self.set_region(region, link);
             }
-            let index = ((region as u32) << LOCAL_BITS) | (i % REGION_BLOCKS) as u32;
+            // A new block's name: its index at version 0. It first reaches the head as
+            // part of this chain, so no earlier head word names it.
+            let name = u64::from(((region as u32) << LOCAL_BITS) | (i % REGION_BLOCKS) as u32);
             // SAFETY: initialised, exclusively ours, `'static`.
             let link = unsafe { link.as_ref() };
-            link.index.store(index, Ordering::Relaxed);
+            link.me.store(name, Ordering::Relaxed);
             if let Some(previous) = previous {
-                previous.next.store(index, Ordering::Relaxed);
+                previous.next.store(name, Ordering::Relaxed);
             }
             previous = Some(link);
         }
         if let Some(last) = previous {
             // SAFETY: block 0 was initialised above.
-            let first_index = unsafe { first.as_ref() }.index.load(Ordering::Relaxed);
-            self.push_chain(first_index, last);
+            let name = unsafe { first.as_ref() }.me.load(Ordering::Relaxed);
+            self.push_chain(first, name, last);
         }
         count
     }
@@ -268,9 +398,9 @@ impl FreeList {
     /// `link` points to the header of a block of some pool (this one or another).
     pub(crate) unsafe fn owns(&self, link: NonNull<Link>) -> bool {
         // Relaxed: the caller got `link` from a block handed out by a pool, after (in
-        // happens-before) that pool wrote its index and, for ours, its region entry.
+        // happens-before) that pool wrote its name and, for ours, its region entry.
         // SAFETY: a live header (the caller's promise), only accessed through atomics.
-        let index = unsafe { link.as_ref() }.index.load(Ordering::Relaxed);
+        let index = index_of(unsafe { link.as_ref() }.me.load(Ordering::Relaxed));
         if index >= NIL {
             return false;
         }
@@ -298,10 +428,12 @@ impl FreeList {
         // Every adopter of a block in this region stores the same address, so these
         // stores never disagree; each precedes the first push of its block.
         self.set_region(region, base);
+        // Its name at version 0: it has never been on the list, so no head word names
+        // it yet.
         // SAFETY: block `i` is the caller's.
         unsafe { link.as_ref() }
-            .index
-            .store(i as u32, Ordering::Relaxed);
+            .me
+            .store(i as u64, Ordering::Relaxed);
         link
     }
 }
