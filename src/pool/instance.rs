@@ -22,7 +22,7 @@ use crate::Block;
 /// static mut MEMORY: [u8; 1024] = [0; 1024];
 /// // SAFETY: this is the only reference ever made to `MEMORY`.
 /// let added = POOL.grow(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
-/// assert_eq!(added, 7); // each block is 128 bytes plus an 8-byte header
+/// assert_eq!(added, 7); // each block is 128 bytes plus a header (4 to 16 bytes)
 ///
 /// let buffer = POOL.alloc().unwrap().init([0xAA; 128]);
 /// assert_eq!(buffer[127], 0xAA);
@@ -96,7 +96,8 @@ impl<T> Pool<T> {
     /// and returns `usize::MAX`.
     ///
     /// Each block takes `size_of::<Block<T>>()` bytes: the payload plus a small header
-    /// (a pointer or 8 bytes), rounded up to `T`'s alignment.
+    /// (a pointer, or 16 bytes on the 64-bit CAS backend), rounded up to `T`'s
+    /// alignment.
     pub fn grow(&self, memory: &'static mut [u8]) -> usize {
         if mem::size_of::<T>() == 0 {
             return usize::MAX;
