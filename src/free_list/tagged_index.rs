@@ -81,7 +81,7 @@ pub struct Link {
     /// that owns the block, before it pushes it; read by poppers.
     next: AtomicU64,
     /// This block's own name: its index, fixed when the block joins the pool, and its
-    /// version, which each push advances. Written only by the block's owner.
+    /// version, which each pop advances (`claim`). Written only by the block's owner.
     me: AtomicU64,
 }
 
@@ -101,7 +101,6 @@ pub struct FreeList {
     /// The name of the top block.
     head: AtomicU64,
     /// Where the top block probably is (null: no idea). Only a hint: see the module docs.
-    /// Next to `head`, which every operation writes anyway, so it costs no cache line.
     hint: AtomicPtr<Link>,
     /// A copy of `regions[0]`, which is written once and never changes: a pop loads it
     /// instead of the table, so that for region 0 (every pool that grew once) finding a
