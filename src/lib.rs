@@ -166,8 +166,8 @@
 //!
 //! On the 64-bit CAS backend a pool holds at most [`Pool::MAX_BLOCKS`] (2^24 - 1)
 //! blocks, anywhere in the address space; a block's version lives in its header, is
-//! never reset, and would need 2^40 pushes of that one block during one stalled pop to
-//! repeat. On the others the number of
+//! never reset, and would need 2^40 allocs and frees of that one block during one stalled
+//! pop to repeat. On the others the number of
 //! blocks is unlimited. No backend ever falls back to a lock behind your back, and no
 //! backend needs nightly Rust or a 128-bit CAS.
 //!

@@ -1,7 +1,7 @@
 //! loom model of the free list, exactly as the library runs it.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
-//! (`LOOM_MAX_PREEMPTIONS` bounds the 3-thread scenarios; 2 when unset).
+//! (`LOOM_MAX_PREEMPTIONS` bounds the scenarios marked `FromEnv`; 2 when unset).
 //!
 //! Under `--cfg loom` the crate's `sync` shim swaps in loom's atomics and `build.rs`
 //! always picks the `tagged_index` backend (one `AtomicU64` head naming the top block
@@ -428,7 +428,7 @@ fn tagged_index_two_threads_two_rounds() {
 /// 3 threads, alloc and free once each: enough for ABA (one stalls inside its pop while
 /// the other two take both blocks and give the first back). Bound 1: each pop and push
 /// of the real code is about six atomic operations (the hint, the names), and at bound 2
-/// this model runs for many minutes.
+/// this model did not finish in 3 minutes.
 #[test]
 fn tagged_index_three_threads_one_round() {
     explore("tagged_index_three_threads_one_round", Fixed(1), || {
