@@ -21,6 +21,15 @@ fn pool<const N: usize>() -> &'static StaticPool<u64, N> {
     Box::leak(Box::new(StaticPool::new()))
 }
 
+/// Runs `f` under loom with `LOOM_MAX_PREEMPTIONS` preemptions, 2 if it is not set.
+fn bounded(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
 /// One waiter, one context that frees the only block.
 #[test]
 fn waiter_is_woken_by_a_concurrent_free() {
@@ -38,11 +47,7 @@ fn waiter_is_woken_by_a_concurrent_free() {
 /// whatever the order of their registrations and the frees.
 #[test]
 fn two_waiters_one_block() {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(|| {
+    bounded(|| {
         let pool = pool::<1>();
         let held = pool.alloc().unwrap();
         let other = thread::spawn(move || {
@@ -68,11 +73,7 @@ fn noop_waker() -> std::task::Waker {
 /// nothing behind (a third wait on the freed block completes).
 #[test]
 fn cancelled_waiter_does_not_swallow_the_wake_up() {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(|| {
+    bounded(|| {
         let pool = pool::<1>();
         let held = pool.alloc().unwrap();
         let quitter = thread::spawn(move || {

@@ -22,6 +22,12 @@ struct Checked {
 }
 
 impl Checked {
+    /// Every block is back in the pool: draining it yields exactly `BLOCKS`.
+    fn assert_all_free(&self) {
+        let drained: Vec<_> = std::iter::from_fn(|| self.pool.alloc()).collect();
+        assert_eq!(drained.len(), BLOCKS, "blocks lost");
+    }
+
     fn new() -> &'static Self {
         let blocks: &'static mut [Block<Slot>] =
             std::boxed::Box::leak((0..BLOCKS).map(|_| Block::new()).collect());
@@ -109,13 +115,7 @@ fn threads_share_a_pool_without_losing_or_duplicating_blocks() {
         handle.join().unwrap();
     }
     assert!(checked.in_use.iter().all(|f| !f.load(Ordering::Relaxed)));
-    assert_eq!(
-        std::iter::from_fn(|| checked.pool.alloc())
-            .collect::<Vec<_>>()
-            .len(),
-        BLOCKS,
-        "blocks lost"
-    );
+    checked.assert_all_free();
 }
 
 #[test]
@@ -148,11 +148,5 @@ fn blocks_freed_on_another_thread_come_back() {
     });
     producer.join().unwrap();
     assert_eq!(consumer.join().unwrap(), total);
-    assert_eq!(
-        std::iter::from_fn(|| checked.pool.alloc())
-            .collect::<Vec<_>>()
-            .len(),
-        BLOCKS,
-        "blocks lost"
-    );
+    checked.assert_all_free();
 }

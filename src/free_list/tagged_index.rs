@@ -287,7 +287,7 @@ impl FreeList {
                         self.locate(next, stride, self.region0.load(Ordering::Relaxed)),
                         Ordering::Relaxed,
                     );
-                    // SAFETY: as above.
+                    // SAFETY: `link` is the live header `resolve` gave above, now ours.
                     Self::claim(unsafe { link.as_ref() }, current);
                     return Some(link);
                 }
