@@ -114,6 +114,40 @@ fn destructors() {
 }
 
 #[test]
+fn free_returns_each_block_to_the_pool_it_came_from() {
+    // `Pool::free` returns a box of its own pool through `self` and any other box
+    // through the box's own pool: a block must never end up in the wrong pool.
+    let a = Pool::<u64>::new();
+    let b = Pool::<u64>::new();
+    assert_eq!(a.grow_exact(leak_blocks(2)), 2);
+    assert_eq!(b.grow_exact(leak_blocks(1)), 1);
+    let from_a = a.alloc_value(1).ok().unwrap();
+    let from_a_address = from_a.as_ptr();
+    let from_b = b.alloc_value(2).ok().unwrap();
+    let from_b_address = from_b.as_ptr();
+    assert!(b.alloc().is_none());
+
+    a.free(from_b); // the wrong pool's `free`: the block goes back to `b`
+    a.free(from_a); // its own pool's `free`
+                    // Bounded: a block in the wrong list could make it endless.
+    let take = |pool: &Pool<u64>| -> Vec<usize> {
+        let boxes: Vec<_> = std::iter::from_fn(|| pool.alloc()).take(4).collect();
+        boxes.iter().map(|x| x.as_ptr() as usize).collect()
+    };
+    let a_list = take(&a);
+    let b_blocks = take(&b);
+    let a_blocks: HashSet<_> = a_list.iter().copied().collect();
+    assert_eq!(a_list.len(), 2, "`a` lost a block or got one");
+    assert_eq!(a_blocks.len(), 2, "a block of `a` was handed out twice");
+    assert!(a_blocks.contains(&(from_a_address as usize)));
+    assert_eq!(
+        b_blocks,
+        [from_b_address as usize],
+        "`b`'s block went astray"
+    );
+}
+
+#[test]
 fn alloc_value_gives_the_value_back_when_exhausted() {
     let pool = Pool::<String>::new();
     assert_eq!(pool.alloc_value("kept".to_string()).unwrap_err(), "kept");

@@ -12,6 +12,7 @@ use crate::{Config, NAMES};
 fn colour(kind: Kind) -> RGBColor {
     match kind {
         Kind::Subject => RGBColor(214, 39, 40),
+        Kind::SubjectVariant => RGBColor(240, 150, 150),
         Kind::Reference => RGBColor(44, 160, 44),
         Kind::PoolPeer => RGBColor(31, 119, 180),
         Kind::Allocator => RGBColor(150, 150, 150),
@@ -58,7 +59,8 @@ pub fn draw(cfg: &Config, summary: &Summary) -> Result<(), String> {
         .draw(&Text::new(sub, (20, 42), ("sans-serif", 14)))
         .map_err(|e| e.to_string())?;
     let legend = [
-        (Kind::Subject, "blockpool"),
+        (Kind::Subject, "blockpool (pool! singleton)"),
+        (Kind::SubjectVariant, "blockpool (Pool instance)"),
         (
             Kind::Reference,
             "Treiber without ABA protection (reference)",

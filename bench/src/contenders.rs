@@ -22,8 +22,10 @@ pub const BLOCKS: usize = 1024;
 /// What a contender is, for the targets and the chart.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
-    /// blockpool itself.
+    /// blockpool itself, as a `pool!` singleton: the row the targets are checked on.
     Subject,
+    /// blockpool through another of its APIs: shown, not ranked or checked.
+    SubjectVariant,
     /// Another fixed-block pool: the targets compare blockpool against these.
     PoolPeer,
     /// A general-purpose allocator with thread-local caches.
@@ -68,13 +70,62 @@ fn get(p: *const u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// blockpool
+// blockpool, as a `pool!` singleton (the subject: the targets are checked on this row)
 
-pub struct Blockpool<const W: usize> {
+macro_rules! blockpool_singleton_contender {
+    ($ty:ident, $pool:ident, $w:expr) => {
+        blockpool::pool!(pub $pool: [u64; $w]);
+
+        pub struct $ty;
+
+        impl $ty {
+            pub fn new() -> Result<Self, String> {
+                static DONE: std::sync::Once = std::sync::Once::new();
+                let mut result = Err("blockpool singleton already created".to_string());
+                DONE.call_once(|| {
+                    let memory: Vec<blockpool::Block<[u64; $w]>> =
+                        (0..BLOCKS).map(|_| blockpool::Block::new()).collect();
+                    let n = $pool::grow_exact(memory.leak());
+                    result = if n == BLOCKS {
+                        Ok($ty)
+                    } else {
+                        Err(format!("grow_exact took {n} of {BLOCKS} blocks"))
+                    };
+                });
+                result
+            }
+        }
+
+        impl Contender for $ty {
+            type H = blockpool::Box<$pool, blockpool::Uninit>;
+            #[inline]
+            fn alloc(&self, v: u64) -> Option<Self::H> {
+                let mut b = $pool::alloc()?;
+                put(b.as_mut_ptr().cast(), v);
+                Some(b)
+            }
+            #[inline]
+            fn read(&self, h: &Self::H) -> u64 {
+                get(h.as_ptr().cast())
+            }
+            #[inline]
+            fn free(&self, h: Self::H) {
+                drop(h)
+            }
+        }
+    };
+}
+blockpool_singleton_contender!(Blockpool64, BlockpoolPool64, 8);
+blockpool_singleton_contender!(Blockpool4k, BlockpoolPool4k, 512);
+
+// ---------------------------------------------------------------------------------------
+// blockpool, as an instance `Pool` (boxes carry the pool's address: two words)
+
+pub struct BlockpoolInstance<const W: usize> {
     pool: &'static blockpool::Pool<[u64; W]>,
 }
 
-impl<const W: usize> Blockpool<W> {
+impl<const W: usize> BlockpoolInstance<W> {
     pub fn new() -> Result<Self, String> {
         let pool: &'static blockpool::Pool<[u64; W]> = Box::leak(Box::new(blockpool::Pool::new()));
         let memory: Vec<blockpool::Block<[u64; W]>> =
@@ -87,7 +138,7 @@ impl<const W: usize> Blockpool<W> {
     }
 }
 
-impl<const W: usize> Contender for Blockpool<W> {
+impl<const W: usize> Contender for BlockpoolInstance<W> {
     type H = blockpool::Box<&'static blockpool::Pool<[u64; W]>, blockpool::Uninit>;
     #[inline]
     fn alloc(&self, v: u64) -> Option<Self::H> {
@@ -101,7 +152,9 @@ impl<const W: usize> Contender for Blockpool<W> {
     }
     #[inline]
     fn free(&self, h: Self::H) {
-        drop(h)
+        // `Pool::free` rather than a drop: the pool's address is at hand here, so the
+        // push need not wait for it to be loaded from the box (see `Pool::free`).
+        self.pool.free(h)
     }
 }
 

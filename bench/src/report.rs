@@ -286,6 +286,7 @@ pub fn print_header(cfg: &Config) {
 fn kind_tag(k: Kind) -> &'static str {
     match k {
         Kind::Subject => "",
+        Kind::SubjectVariant => "",
         Kind::PoolPeer => "",
         Kind::Allocator => " [alloc]",
         Kind::Reference => "",
@@ -389,14 +390,24 @@ pub fn print_targets(summary: &Summary) -> usize {
                 bp.ratio_treiber,
                 if treiber_ok { "ok" } else { "MISSED" },
             );
+            if let Some(v) = summary
+                .group(w, size)
+                .find(|s| s.kind == Kind::SubjectVariant && s.error.is_none())
+            {
+                println!(
+                    "  {:<16} ({}: {:.2} ns, {:.2}x the best pool peer, {:.2}x treiber; not checked)",
+                    "", v.name, v.median, v.ratio_peer, v.ratio_treiber
+                );
+            }
         }
     }
     println!("Multi-thread standing (no target yet):");
     for &size in &SIZES {
         for w in [Workload::W3, Workload::W4] {
+            // blockpool's other API is not a contender of its own.
             let mut ranked: Vec<&Stat> = summary
                 .group(w, size)
-                .filter(|s| s.error.is_none())
+                .filter(|s| s.error.is_none() && s.kind != Kind::SubjectVariant)
                 .collect();
             ranked.sort_by(|a, b| a.median.total_cmp(&b.median));
             let rank = ranked

@@ -183,21 +183,32 @@ pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, Strin
     Ok(s)
 }
 
+/// An error message of a measured loop, formatted out of line from copies of the
+/// loop's values (a `move` closure). Formatting the loop's own variables in place would
+/// take their addresses, and the compiler then keeps them in memory, storing them on
+/// every iteration for some contenders and not for others, depending on register
+/// allocation.
+#[cold]
+#[inline(never)]
+fn failed(message: impl FnOnce() -> String) -> String {
+    message()
+}
+
 #[inline(never)]
 fn w1<C: Contender>(c: &C, iters: u64) -> Result<(), String> {
     let mut sum = 0u64;
     for i in 0..iters {
         let Some(h) = c.alloc(i) else {
-            return Err(format!("W1: alloc failed at pair {i}"));
+            return Err(failed(move || format!("W1: alloc failed at pair {i}")));
         };
         sum = sum.wrapping_add(c.read(&h));
         c.free(h);
     }
     let expected = (0..iters).fold(0u64, u64::wrapping_add);
     if sum != expected {
-        return Err(format!(
-            "W1: blocks did not hold their values (sum {sum} != {expected})"
-        ));
+        return Err(failed(move || {
+            format!("W1: blocks did not hold their values (sum {sum} != {expected})")
+        }));
     }
     Ok(())
 }
@@ -207,9 +218,9 @@ fn w2<C: Contender>(c: &C, iters: u64, lifo: bool, held: &mut Vec<C::H>) -> Resu
     for round in 0..iters {
         for i in 0..W2_BATCH {
             let Some(h) = c.alloc(i) else {
-                return Err(format!(
-                    "W2: alloc {i} of {W2_BATCH} failed (round {round})"
-                ));
+                return Err(failed(move || {
+                    format!("W2: alloc {i} of {W2_BATCH} failed (round {round})")
+                }));
             };
             held.push(h);
         }
@@ -228,9 +239,9 @@ fn w2<C: Contender>(c: &C, iters: u64, lifo: bool, held: &mut Vec<C::H>) -> Resu
         // Each of the 1,000 blocks got a distinct value: a block handed out twice would
         // have been overwritten and spoil the sum.
         if sum != W2_BATCH * (W2_BATCH - 1) / 2 {
-            return Err(format!(
-                "W2: blocks did not hold their values (round {round})"
-            ));
+            return Err(failed(move || {
+                format!("W2: blocks did not hold their values (round {round})")
+            }));
         }
     }
     Ok(())
@@ -269,15 +280,17 @@ fn w3_thread<C: Contender>(c: &C, t: u64, iters: u64) -> Result<(), String> {
     for i in 0..iters {
         let v = t << 48 | i;
         let Some(h) = c.alloc(v) else {
-            return Err(format!("W3: alloc failed in thread {t} at pair {i}"));
+            return Err(failed(move || {
+                format!("W3: alloc failed in thread {t} at pair {i}")
+            }));
         };
         bad += u64::from(c.read(&h) != v);
         c.free(h);
     }
     if bad != 0 {
-        return Err(format!(
-            "W3: {bad} blocks changed while held (handed out twice?)"
-        ));
+        return Err(failed(move || {
+            format!("W3: {bad} blocks changed while held (handed out twice?)")
+        }));
     }
     Ok(())
 }
