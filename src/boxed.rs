@@ -185,24 +185,6 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         (this.block, unsafe { ptr::read(&*this.pool) })
     }
 
-    /// The handle of the pool the block returns to.
-    pub(crate) fn handle(&self) -> &P {
-        &self.pool
-    }
-
-    /// Drops the box, returning its block through `pool` instead of the box's own
-    /// handle. `pool` must be the same pool (the caller compares handles first): it is
-    /// for a caller that holds the pool's address already, so that the return does not
-    /// wait for the handle to be loaded from the box.
-    pub(crate) fn drop_via<Q: PoolHandle<Data = P::Data>>(self, pool: Q) {
-        let (block, _own) = self.into_parts();
-        drop(Box::<Q, S> {
-            block,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
-        });
-    }
-
     /// A pointer to the block's payload, valid for as long as the box.
     pub fn as_mut_ptr(&mut self) -> *mut P::Data {
         Block::data(self.block)

@@ -152,9 +152,7 @@ impl<const W: usize> Contender for BlockpoolInstance<W> {
     }
     #[inline]
     fn free(&self, h: Self::H) {
-        // `Pool::free` rather than a drop: the pool's address is at hand here, so the
-        // push need not wait for it to be loaded from the box (see `Pool::free`).
-        self.pool.free(h)
+        drop(h)
     }
 }
 

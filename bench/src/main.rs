@@ -298,9 +298,9 @@ fn quantile(v: &mut [f64], p: f64) -> f64 {
 ///
 /// The reference of a one-thread cell is its 20th percentile (its fast end), not its
 /// median: other load only ever slows a repetition down, and on the shared machines this
-/// report runs on it comes in phases of 0.1 s to seconds in which atomic operations cost
-/// 10-25% more (a plain CAS loop shows it; an ALU loop does not). A phase can cover half
-/// of a cell's repetitions, and then a median-relative check takes it for normal. Two
+/// report runs on it comes in phases (a tenth of a second to seconds) in which atomic
+/// operations get slower while plain arithmetic does not. A phase can cover half of a
+/// cell's repetitions, and then a median-relative check takes it for normal. Two
 /// threads vary by themselves with how the threads interleave, so their reference stays
 /// the median.
 fn judge(cfg: &Config, cell: &Cell) -> Vec<bool> {

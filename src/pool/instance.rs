@@ -85,17 +85,8 @@ impl<T> Pool<T> {
 
     /// Returns a box's block to the pool it came from, dropping its value if it holds
     /// one. The same as dropping the box; kept for heapless 0.7's users.
-    ///
-    /// If the box came from this pool, the block is returned through `self`: the push
-    /// then need not wait for the box's pool pointer to be loaded (dropping a box of a
-    /// [`Pool`] has to), which makes a batch of frees measurably faster (W2 in the
-    /// benchmark report). A box of another pool goes back to its own pool.
     pub fn free<S: crate::State>(&self, block: Box<&Self, S>) {
-        if core::ptr::eq(*block.handle(), self) {
-            block.drop_via(self);
-        } else {
-            drop(block);
-        }
+        drop(block);
     }
 
     /// Carves as many blocks as fit out of `memory`, after aligning its start, and adds
