@@ -10,6 +10,7 @@ mod chart;
 // atomic-pool's `pool!` expands to a hand-written div_ceil.
 #[allow(clippy::manual_div_ceil)]
 mod contenders;
+mod noise;
 mod report;
 mod treiber;
 mod workloads;
@@ -199,7 +200,9 @@ fn usage() -> ! {
          --seed N         seed of the per-round shuffle (default: from the clock)\n  \
          --check-targets  exit 2 if blockpool misses a W1/W2 target\n  \
          --filter TEXT    only cells whose \"contender size workload\" contains TEXT,\n                   \
-         e.g. \"blockpool 64 W1\" (an investigation aid; targets need all)"
+         e.g. \"blockpool 64 W1\" (an investigation aid; targets need all)\n  \
+         --noise          only time a CAS loop and an arithmetic loop in 25 ms slices\n                   \
+         for ~5 s: how steady this machine's atomics are"
     );
     std::process::exit(64)
 }
@@ -232,6 +235,10 @@ fn parse_args() -> Config {
             }
             "--check-targets" => check_targets = true,
             "--filter" => filter = Some(args.next().unwrap_or_else(|| usage())),
+            "--noise" => {
+                noise::run();
+                std::process::exit(0)
+            }
             // `cargo bench` passes this to harness-less benches.
             "--bench" => {}
             _ => usage(),
@@ -299,10 +306,10 @@ fn quantile(v: &mut [f64], p: f64) -> f64 {
 /// The reference of a one-thread cell is its 20th percentile (its fast end), not its
 /// median: other load only ever slows a repetition down, and on the shared machines this
 /// report runs on it comes in phases (a tenth of a second to seconds) in which atomic
-/// operations get slower while plain arithmetic does not. A phase can cover half of a
-/// cell's repetitions, and then a median-relative check takes it for normal. Two
-/// threads vary by themselves with how the threads interleave, so their reference stays
-/// the median.
+/// operations get slower while plain arithmetic does not (`--noise` shows it). A phase
+/// can cover half of a cell's repetitions, and then a median-relative check takes it for
+/// normal. Two threads vary by themselves with how the threads interleave, so their
+/// reference stays the median.
 fn judge(cfg: &Config, cell: &Cell) -> Vec<bool> {
     let mut ns: Vec<f64> = cell.samples.iter().map(|s| s.ns_per_unit).collect();
     let (reference, tol) = if cell.workload.threads() > 1 {
