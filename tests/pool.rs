@@ -115,8 +115,8 @@ fn destructors() {
 
 #[test]
 fn free_returns_each_block_to_the_pool_it_came_from() {
-    // `Pool::free` returns a box of its own pool through `self` and any other box
-    // through the box's own pool: a block must never end up in the wrong pool.
+    // `Pool::free` returns a box's block to the pool the box came from, whichever pool's
+    // `free` is called: a block must never end up in the wrong pool.
     let a = Pool::<u64>::new();
     let b = Pool::<u64>::new();
     assert_eq!(a.grow_exact(leak_blocks(2)), 2);
@@ -129,7 +129,8 @@ fn free_returns_each_block_to_the_pool_it_came_from() {
 
     a.free(from_b); // the wrong pool's `free`: the block goes back to `b`
     a.free(from_a); // its own pool's `free`
-                    // Bounded: a block in the wrong list could make it endless.
+
+    // Bounded: a block in the wrong list could make it endless.
     let take = |pool: &Pool<u64>| -> Vec<usize> {
         let boxes: Vec<_> = std::iter::from_fn(|| pool.alloc()).take(4).collect();
         boxes.iter().map(|x| x.as_ptr() as usize).collect()
