@@ -70,79 +70,66 @@ fn get(p: *const u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// blockpool, as a `pool!` singleton (the subject: the targets are checked on this row)
+// blockpool, through any pool handle: a `pool!` singleton (the subject: the targets are
+// checked on this row; its boxes are one pointer) or an instance `Pool` (its boxes carry
+// the pool's address: two words)
 
-macro_rules! blockpool_singleton_contender {
-    ($ty:ident, $pool:ident, $w:expr) => {
+pub struct Blockpool<P>(P);
+
+pub type Blockpool64 = Blockpool<BlockpoolPool64>;
+pub type Blockpool4k = Blockpool<BlockpoolPool4k>;
+pub type BlockpoolInstance<const W: usize> = Blockpool<&'static blockpool::Pool<[u64; W]>>;
+
+/// `BLOCKS` fresh blocks for `grow_exact`.
+fn blocks<const W: usize>() -> &'static mut [blockpool::Block<[u64; W]>] {
+    let memory: Vec<blockpool::Block<[u64; W]>> =
+        (0..BLOCKS).map(|_| blockpool::Block::new()).collect();
+    memory.leak()
+}
+
+/// `Ok` if `grow_exact` took all `BLOCKS` blocks.
+fn took_all(n: usize) -> Result<(), String> {
+    if n == BLOCKS {
+        Ok(())
+    } else {
+        Err(format!("grow_exact took {n} of {BLOCKS} blocks"))
+    }
+}
+
+macro_rules! blockpool_singleton {
+    ($pool:ident, $w:expr) => {
         blockpool::pool!(pub $pool: [u64; $w]);
 
-        pub struct $ty;
-
-        impl $ty {
+        impl Blockpool<$pool> {
             pub fn new() -> Result<Self, String> {
                 static DONE: std::sync::Once = std::sync::Once::new();
                 let mut result = Err("blockpool singleton already created".to_string());
                 DONE.call_once(|| {
-                    let memory: Vec<blockpool::Block<[u64; $w]>> =
-                        (0..BLOCKS).map(|_| blockpool::Block::new()).collect();
-                    let n = $pool::grow_exact(memory.leak());
-                    result = if n == BLOCKS {
-                        Ok($ty)
-                    } else {
-                        Err(format!("grow_exact took {n} of {BLOCKS} blocks"))
-                    };
+                    result = took_all($pool::grow_exact(blocks::<$w>())).map(|()| Blockpool($pool))
                 });
                 result
             }
         }
-
-        impl Contender for $ty {
-            type H = blockpool::Box<$pool, blockpool::Uninit>;
-            #[inline]
-            fn alloc(&self, v: u64) -> Option<Self::H> {
-                let mut b = $pool::alloc()?;
-                put(b.as_mut_ptr().cast(), v);
-                Some(b)
-            }
-            #[inline]
-            fn read(&self, h: &Self::H) -> u64 {
-                get(h.as_ptr().cast())
-            }
-            #[inline]
-            fn free(&self, h: Self::H) {
-                drop(h)
-            }
-        }
     };
 }
-blockpool_singleton_contender!(Blockpool64, BlockpoolPool64, 8);
-blockpool_singleton_contender!(Blockpool4k, BlockpoolPool4k, 512);
-
-// ---------------------------------------------------------------------------------------
-// blockpool, as an instance `Pool` (boxes carry the pool's address: two words)
-
-pub struct BlockpoolInstance<const W: usize> {
-    pool: &'static blockpool::Pool<[u64; W]>,
-}
+blockpool_singleton!(BlockpoolPool64, 8);
+blockpool_singleton!(BlockpoolPool4k, 512);
 
 impl<const W: usize> BlockpoolInstance<W> {
     pub fn new() -> Result<Self, String> {
         let pool: &'static blockpool::Pool<[u64; W]> = Box::leak(Box::new(blockpool::Pool::new()));
-        let memory: Vec<blockpool::Block<[u64; W]>> =
-            (0..BLOCKS).map(|_| blockpool::Block::new()).collect();
-        let n = pool.grow_exact(memory.leak());
-        if n != BLOCKS {
-            return Err(format!("grow_exact took {n} of {BLOCKS} blocks"));
-        }
-        Ok(Self { pool })
+        took_all(pool.grow_exact(blocks::<W>())).map(|()| Blockpool(pool))
     }
 }
 
-impl<const W: usize> Contender for BlockpoolInstance<W> {
-    type H = blockpool::Box<&'static blockpool::Pool<[u64; W]>, blockpool::Uninit>;
+impl<P, const W: usize> Contender for Blockpool<P>
+where
+    P: blockpool::PoolHandle<Data = [u64; W]> + Copy + Send + Sync + 'static,
+{
+    type H = blockpool::Box<P, blockpool::Uninit>;
     #[inline]
     fn alloc(&self, v: u64) -> Option<Self::H> {
-        let mut b = self.pool.alloc()?;
+        let mut b = blockpool::Box::alloc_in(self.0)?;
         put(b.as_mut_ptr().cast(), v);
         Some(b)
     }

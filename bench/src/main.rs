@@ -291,15 +291,6 @@ fn parse_args() -> Config {
     }
 }
 
-/// The value below which a share `p` of `v` lies (nearest rank; sorts `v`).
-fn quantile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
 /// Which samples of `cell` are disturbed: descheduled, threads that did not overlap, or
 /// slower than the cell's reference by more than the tolerance.
 ///
@@ -312,10 +303,11 @@ fn quantile(v: &mut [f64], p: f64) -> f64 {
 /// reference stays the median.
 fn judge(cfg: &Config, cell: &Cell) -> Vec<bool> {
     let mut ns: Vec<f64> = cell.samples.iter().map(|s| s.ns_per_unit).collect();
+    ns.sort_by(|a, b| a.total_cmp(b));
     let (reference, tol) = if cell.workload.threads() > 1 {
-        (quantile(&mut ns, 0.5), cfg.tol_mt)
+        (report::percentile(&ns, 0.5), cfg.tol_mt)
     } else {
-        (quantile(&mut ns, 0.2), cfg.tol_st)
+        (report::percentile(&ns, 0.2), cfg.tol_st)
     };
     cell.samples
         .iter()
