@@ -48,6 +48,12 @@ pub trait Contender: Send + Sync + 'static {
     fn errors(&self) -> u64 {
         0
     }
+    /// Where `h`'s block lies among the pool's blocks, for a bounded pool whose free
+    /// list keeps an order (`workloads::reset_order` puts it back in this order before
+    /// each repetition); `None` for the others (allocators, growing pools).
+    fn position(&self, _h: &Self::H) -> Option<usize> {
+        None
+    }
 }
 
 /// Marks a handle `Send` where the peer's guard type is not, though returning it from
@@ -141,6 +147,10 @@ where
     fn free(&self, h: Self::H) {
         drop(h)
     }
+    #[inline]
+    fn position(&self, h: &Self::H) -> Option<usize> {
+        Some(h.as_ptr() as usize)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,6 +191,10 @@ macro_rules! heapless09_contender {
             #[inline]
             fn free(&self, h: Self::H) {
                 drop(h)
+            }
+            #[inline]
+            fn position(&self, h: &Self::H) -> Option<usize> {
+                Some(h.as_ptr() as usize)
             }
         }
     };
@@ -246,6 +260,10 @@ impl<const W: usize> Contender for Heapless07<W> {
         // 0.7's instance boxes do not return themselves when dropped.
         self.pool.free(h)
     }
+    #[inline]
+    fn position(&self, h: &Self::H) -> Option<usize> {
+        Some(h.as_ptr() as usize)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -278,6 +296,10 @@ macro_rules! atomic_pool_contender {
             #[inline]
             fn free(&self, h: Self::H) {
                 drop(h)
+            }
+            #[inline]
+            fn position(&self, h: &Self::H) -> Option<usize> {
+                Some(h.as_ptr() as usize)
             }
         }
     };
@@ -458,6 +480,10 @@ impl<const W: usize> Contender for ArrayQueueList<W> {
         get(self.blocks.0[*h as usize].get().cast())
     }
     #[inline]
+    fn position(&self, h: &u32) -> Option<usize> {
+        Some(*h as usize)
+    }
+    #[inline]
     fn free(&self, h: u32) {
         if self.free.push(h).is_err() {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -523,6 +549,10 @@ impl<const W: usize> Contender for TreiberRef<W> {
     #[inline]
     fn read(&self, h: &Self::H) -> u64 {
         get(Treiber::data(h.0).cast())
+    }
+    #[inline]
+    fn position(&self, h: &Self::H) -> Option<usize> {
+        Some(h.0.as_ptr() as usize)
     }
     #[inline]
     fn free(&self, h: Self::H) {

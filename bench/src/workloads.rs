@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::contenders::Contender;
+use crate::contenders::{Contender, BLOCKS};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Workload {
@@ -162,6 +162,7 @@ fn sample(w: Workload, iters: u64, spans: &[Span]) -> Sample {
 /// block held what was written into it until it was freed.
 pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, String> {
     let iters = iters.max(1);
+    reset_order(c);
     let errors_before = c.errors();
     let s = match w {
         Workload::W1 => {
@@ -169,7 +170,8 @@ pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, Strin
             sample(w, iters, &[span])
         }
         Workload::W2Lifo | Workload::W2Fifo => {
-            let mut held: Vec<C::H> = Vec::with_capacity(W2_BATCH as usize);
+            let mut held: Vec<MaybeUninit<C::H>> =
+                (0..W2_BATCH).map(|_| MaybeUninit::uninit()).collect();
             let span = Span::measure(|| w2(c, iters, w == Workload::W2Lifo, &mut held))?;
             sample(w, iters, &[span])
         }
@@ -181,6 +183,35 @@ pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, Strin
         return Err(format!("{}: the pool reported {errors} errors", w.name()));
     }
     Ok(s)
+}
+
+/// Puts the free blocks of a bounded pool back in address order (the lowest address
+/// handed out first by a stack), the order of a freshly grown pool, so that every
+/// repetition of every contender starts from the same state.
+///
+/// Without this, a W1/W2 repetition ran on whatever order the contender's last W3/W4
+/// repetitions (two threads freeing in turn) had left, and that differed from contender
+/// to contender and from run to run: the order decides whether W2's 1,000 pops walk
+/// memory in sequence or jump about, and that changes W2's time for every stack by more
+/// than the 5 % the targets are about. It made W2 at 64 B differ from run to run. Not
+/// timed: it runs before the repetition's clock starts.
+pub fn reset_order<C: Contender>(c: &C) {
+    let mut all: Vec<C::H> = Vec::new();
+    // Bounded pools hold `BLOCKS`; the guard stops a pool that would hand out more.
+    while all.len() <= BLOCKS {
+        let Some(h) = c.alloc(0) else { break };
+        if c.position(&h).is_none() {
+            // Not a pool with an order: give it back and leave the contender as it is.
+            c.free(h);
+            break;
+        }
+        all.push(h);
+    }
+    all.sort_by_key(|h| c.position(h));
+    // Freed from the highest address down: a stack then hands out the lowest first.
+    for h in all.into_iter().rev() {
+        c.free(h);
+    }
 }
 
 /// An error message of a measured loop, formatted out of line from copies of the
@@ -213,32 +244,55 @@ fn w1<C: Contender>(c: &C, iters: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// W2: `iters` rounds of 1,000 allocs, then 1,000 frees in LIFO or FIFO order.
+///
+/// The handles wait in `held`, plain slots that this loop tracks itself. With a `Vec`
+/// (`pop`, `drain`) the compiler kept the vector's length or the drain's position in
+/// memory and reloaded it after each free's atomic operation, for handle types with a
+/// destructor (blockpool's, heapless's, atomic-pool's boxes) but not for raw pointers
+/// (the Treiber reference, malloc): a cost of the harness that fell on some contenders
+/// only. Seen in the compiled FIFO loops.
 #[inline(never)]
-fn w2<C: Contender>(c: &C, iters: u64, lifo: bool, held: &mut Vec<C::H>) -> Result<(), String> {
+fn w2<C: Contender>(
+    c: &C,
+    iters: u64,
+    lifo: bool,
+    held: &mut [MaybeUninit<C::H>],
+) -> Result<(), String> {
+    let n = held.len();
     for round in 0..iters {
-        for i in 0..W2_BATCH {
-            let Some(h) = c.alloc(i) else {
+        for i in 0..n {
+            let Some(h) = c.alloc(i as u64) else {
+                for slot in &held[..i] {
+                    // SAFETY: slots `..i` were written in this round and not read yet.
+                    c.free(unsafe { slot.assume_init_read() });
+                }
                 return Err(failed(move || {
-                    format!("W2: alloc {i} of {W2_BATCH} failed (round {round})")
+                    format!("W2: alloc {i} of {n} failed (round {round})")
                 }));
             };
-            held.push(h);
+            held[i].write(h);
         }
         let mut sum = 0u64;
         if lifo {
-            while let Some(h) = held.pop() {
+            for slot in held.iter().rev() {
+                // SAFETY: every slot was written above, and each is read once.
+                let h = unsafe { slot.assume_init_read() };
                 sum = sum.wrapping_add(c.read(&h));
                 c.free(h);
             }
         } else {
-            for h in held.drain(..) {
+            for slot in held.iter() {
+                // SAFETY: every slot was written above, and each is read once.
+                let h = unsafe { slot.assume_init_read() };
                 sum = sum.wrapping_add(c.read(&h));
                 c.free(h);
             }
         }
-        // Each of the 1,000 blocks got a distinct value: a block handed out twice would
-        // have been overwritten and spoil the sum.
-        if sum != W2_BATCH * (W2_BATCH - 1) / 2 {
+        // Each of the blocks got a distinct value: a block handed out twice would have
+        // been overwritten and spoil the sum.
+        let expected = (n as u64) * (n as u64 - 1) / 2;
+        if sum != expected {
             return Err(failed(move || {
                 format!("W2: blocks did not hold their values (round {round})")
             }));
