@@ -183,12 +183,15 @@ impl FreeList {
     ///
     /// `region0` is a value of `self.region0` loaded after (in program order) an acquire
     /// load or acquire CAS of `head` that saw a block whose `next` is `name`, or a later
-    /// value. Then a region-0 `name` implies a non-null `region0`: the block was pushed
-    /// (only pushed blocks' names reach a link), region 0 was registered before that push,
-    /// every write of `head` is a read-modify-write, so that push's release heads a
-    /// release sequence that our acquire read joined, and `set_region` stored `region0`
-    /// before it. So a region-0 block costs one compare, a multiply and an add; the
-    /// other regions and `NIL` take the second branch.
+    /// value. Then a region-0 `name` implies a non-null `region0`:
+    /// - the block it names was pushed, alone or in `add_run`'s chain (no other block's
+    ///   name ever reaches a link), and region 0 was registered (`add_run`, `adopt`,
+    ///   both through `set_region`, which stores `region0`) before that push;
+    /// - after `new`, every write of `head` is a read-modify-write, so that push's
+    ///   release CAS heads a release sequence that our acquire read joined.
+    ///
+    /// So a region-0 block costs one compare, a multiply and an add; the other regions
+    /// and `NIL` take the second branch.
     #[inline(always)]
     fn locate(&self, name: u64, stride: usize, region0: *mut Link) -> *mut Link {
         let index = index_of(name);
