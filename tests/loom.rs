@@ -436,6 +436,30 @@ fn tagged_index_three_threads_one_round() {
     });
 }
 
+/// Which of the blocks starting at `starts` (blocks from several `grow`s, not one array)
+/// a payload pointer lies in.
+fn block_among(starts: &[usize], payload: *const u64) -> usize {
+    let payload = payload as usize;
+    starts
+        .iter()
+        .position(|&a| (a..a + STRIDE).contains(&payload))
+        .expect("a block from outside the pool")
+}
+
+/// Drains `pool` and checks that each of the blocks at `starts` was free exactly once.
+fn assert_every_block_free_once(pool: &'static Pool<u64>, starts: &[usize]) {
+    let mut seen = vec![0; starts.len()];
+    let mut drained = Vec::new();
+    while let Some(b) = pool.alloc() {
+        seen[block_among(starts, b.as_ptr())] += 1;
+        drained.push(b);
+    }
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "every block free exactly once at the end: {seen:?}"
+    );
+}
+
 /// `grow` racing with allocations: the region-table entry and the new blocks' links are
 /// published by `add_run`'s release CAS; a popper that acquires the head must see them.
 #[test]
@@ -449,13 +473,7 @@ fn tagged_index_grow_while_allocating() {
             second.as_ptr() as usize,
             second.as_ptr() as usize + STRIDE,
         ];
-        let index = move |payload: *const u64| {
-            let payload = payload as usize;
-            starts
-                .iter()
-                .position(|&a| (a..a + STRIDE).contains(&payload))
-                .expect("a block from outside the pool")
-        };
+        let index = move |payload: *const u64| block_among(&starts, payload);
         assert_eq!(pool.grow_exact(first), 1);
         let in_use: &'static Vec<AtomicBool> =
             leak((0..3).map(|_| AtomicBool::new(false)).collect());
@@ -477,13 +495,7 @@ fn tagged_index_grow_while_allocating() {
         });
         grower.join().unwrap();
         user.join().unwrap();
-        let mut seen = [0; 3];
-        let mut drained = Vec::new();
-        while let Some(b) = pool.alloc() {
-            seen[index(b.as_ptr())] += 1;
-            drained.push(b);
-        }
-        assert_eq!(seen, [1, 1, 1], "every block free exactly once at the end");
+        assert_every_block_free_once(pool, &starts);
     });
 }
 
@@ -504,13 +516,7 @@ fn tagged_index_two_grows_while_allocating() {
             first.as_ptr() as usize + STRIDE,
             second.as_ptr() as usize,
         ];
-        let index = move |payload: *const u64| {
-            let payload = payload as usize;
-            starts
-                .iter()
-                .position(|&a| (a..a + STRIDE).contains(&payload))
-                .expect("a block from outside the pool")
-        };
+        let index = move |payload: *const u64| block_among(&starts, payload);
         let one = thread::spawn(move || assert_eq!(pool.grow_exact(first), 2));
         let two = thread::spawn(move || assert_eq!(pool.grow_exact(second), 1));
         let mut held: Vec<blockpool::Box<&Pool<u64>>> = Vec::new();
@@ -528,13 +534,7 @@ fn tagged_index_two_grows_while_allocating() {
         one.join().unwrap();
         two.join().unwrap();
         drop(held);
-        let mut seen = [0; 3];
-        let mut drained = Vec::new();
-        while let Some(b) = pool.alloc() {
-            seen[index(b.as_ptr())] += 1;
-            drained.push(b);
-        }
-        assert_eq!(seen, [1, 1, 1], "every block free exactly once at the end");
+        assert_every_block_free_once(pool, &starts);
     });
 }
 

@@ -191,10 +191,9 @@ pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, Strin
 ///
 /// Without this, a W1/W2 repetition ran on whatever order the contender's last W3/W4
 /// repetitions (two threads freeing in turn) had left, and that differed from contender
-/// to contender and from run to run: the order decides whether W2's 1,000 pops walk
-/// memory in sequence or jump about, and that changes W2's time for every stack by more
-/// than the 5 % the targets are about. It made W2 at 64 B differ from run to run. Not
-/// timed: it runs before the repetition's clock starts.
+/// to contender and from run to run; the order decides whether W2's 1,000 pops walk
+/// memory in sequence or jump about. Not timed: it runs before the repetition's clock
+/// starts.
 pub fn reset_order<C: Contender>(c: &C) {
     let mut all: Vec<C::H> = Vec::new();
     // Bounded pools hold `BLOCKS`; the guard stops a pool that would hand out more.

@@ -144,18 +144,12 @@ impl FreeList {
     /// bytes apart.
     #[inline(always)]
     fn resolve(&self, index: u32, stride: usize) -> NonNull<Link> {
-        // Relaxed: a non-null `region0` is final (see `resolve_with`).
-        self.resolve_with(index, stride, self.region0.load(Ordering::Relaxed))
-    }
-
-    /// `resolve` with `region0` a value of `self.region0` loaded at any time.
-    #[inline(always)]
-    fn resolve_with(&self, index: u32, stride: usize, region0: *mut Link) -> NonNull<Link> {
         let region = (index >> LOCAL_BITS) as usize;
         // Relaxed: a non-null `region0` is final. Otherwise the region entry was stored
         // before any of its blocks was first pushed (a release CAS of `head`), and every
         // caller learned `index` from an acquire load of `head` or from a link that the
         // block's pusher read after one, so the store is visible.
+        let region0 = self.region0.load(Ordering::Relaxed);
         let base = if region == 0 && !region0.is_null() {
             region0
         } else {
