@@ -32,7 +32,10 @@
 //!   uses what it read only if the hinted block's own name equals the head word, which
 //!   proves it is the block the head names. Otherwise (a stale hint: contention, an
 //!   interrupt between a CAS and the hint's store) it takes the slow path, which
-//!   resolves the index. The hint is never trusted, so no race on it can do harm.
+//!   resolves the index. The hint is never trusted, so no race on its *value* can do
+//!   harm; its stores are Release and its load Acquire so that reading the header it
+//!   names never races with the plain writes that made that header (`grow` racing a
+//!   pop; see `set_hint`).
 //! * **No address restrictions**: blocks are named by index, not by an offset from an
 //!   anchor, so memory anywhere in the address space is used. The price is a capacity:
 //!   at most [`MAX_BLOCKS`] blocks per pool (`grow` says how many it took).
@@ -218,6 +221,26 @@ impl FreeList {
             .store(name.wrapping_add(VERSION_ONE), Ordering::Relaxed);
     }
 
+    /// Stores where the top block probably is, right after a successful CAS of `head`
+    /// (null for an empty list).
+    ///
+    /// Release, paired with the acquire load in `pop_strided`: a context that reads
+    /// this value and then reads the header at `hint` must see the writes that made the
+    /// header. They happen before this store in every case:
+    /// - a push stores its own first block, whose header it wrote (or, for `add_run`,
+    ///   which `grow` initialised) before, in program order, or which it owns through a
+    ///   pop that acquired the head;
+    /// - a pop stores the block `next` names. That block was pushed before the block we
+    ///   took, so its pusher's release CAS of `head` is earlier in `head`'s modification
+    ///   order. Every write of `head` after `new` is a read-modify-write, so our acquire
+    ///   CAS read the last value of a release sequence that pusher's CAS heads: its
+    ///   writes to that header (and, for a new block, `grow`'s) happen before our CAS,
+    ///   which is sequenced before this store.
+    #[inline(always)]
+    fn set_hint(&self, hint: *mut Link) {
+        self.hint.store(hint, Ordering::Release);
+    }
+
     /// Takes the top block off the list. `stride` is the one given to `new`, passed by
     /// callers that know it at compile time (the typed pools), so that finding a block
     /// is a shift and an add rather than a multiply by a value loaded from memory.
@@ -225,9 +248,19 @@ impl FreeList {
     pub fn pop_strided(&self, stride: usize) -> Option<NonNull<Link>> {
         debug_assert_eq!(stride, self.stride);
         // Loaded side by side: what follows reads through `hint` without waiting for
-        // the head to be decoded. Relaxed: nothing read through it is trusted unless
-        // the check below passes.
-        let hint = self.hint.load(Ordering::Relaxed);
+        // the head to be decoded. What is read through it is trusted only if the check
+        // below passes, but the reads themselves must not race with the writes that
+        // made the hinted header: `grow` writes a new block's header with plain writes
+        // (`Block::init_link`; for `grow_exact`, Miri counts the retag of its `&mut`
+        // argument as a write too), and a Relaxed hint could show a header that a
+        // plain write made with no happens-before to us, even though our acquire of
+        // `head` below may read an older head that does not order that write.
+        // Acquire, paired with the Release of every hint store: each store is
+        // sequenced after the writes that made the header it names (see `set_hint`),
+        // so they happen before our reads of `me` and `next`. On x86 both are plain
+        // `mov`s; on aarch64 this load is an `ldar` (an `ldapr` with RCpc) instead of
+        // an `ldr`, and each hint store an `stlr` instead of an `str`.
+        let hint = self.hint.load(Ordering::Acquire);
         // Acquire: pairs with the release CAS that pushed the block we find on top, so
         // its `next` link and the freer's last writes to its payload are visible.
         let current = self.head.load(Ordering::Acquire);
@@ -256,9 +289,7 @@ impl FreeList {
                     .compare_exchange_weak(current, next, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    // Relaxed: a hint is checked before it is used (see above).
-                    self.hint
-                        .store(self.locate(next, stride, region0), Ordering::Relaxed);
+                    self.set_hint(self.locate(next, stride, region0));
                     Self::claim(header, current);
                     return Some(link);
                 }
@@ -297,11 +328,11 @@ impl FreeList {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    // Relaxed: only a hint (see `pop_strided`).
-                    self.hint.store(
-                        self.locate(next, stride, self.region0.load(Ordering::Relaxed)),
-                        Ordering::Relaxed,
-                    );
+                    self.set_hint(self.locate(
+                        next,
+                        stride,
+                        self.region0.load(Ordering::Relaxed),
+                    ));
                     // SAFETY: `link` is the live header `resolve` gave above, now ours.
                     Self::claim(unsafe { link.as_ref() }, current);
                     return Some(link);
@@ -327,8 +358,7 @@ impl FreeList {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    // Relaxed: only a hint (see `pop_strided`).
-                    self.hint.store(first.as_ptr(), Ordering::Relaxed);
+                    self.set_hint(first.as_ptr());
                     return;
                 }
                 Err(actual) => current = actual,
