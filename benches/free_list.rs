@@ -2,7 +2,10 @@
 //! floor), one thread, 64-byte and 4 KiB blocks:
 //!
 //! * `pair`: one alloc + free;
-//! * `batch`: 1,000 allocs, then 1,000 frees in reverse order (time per 1,000 + 1,000).
+//! * `batch`: 1,000 allocs, then 1,000 frees in reverse order (time per 1,000 + 1,000);
+//! * `raw_round_trip` (64 B only): alloc, `into_raw`, `from_raw`, free, on an instance
+//!   `Pool` and a `StaticPool`, against alloc + free alone: what `from_raw`'s ownership
+//!   check (made in every build) adds.
 //!
 //! Every alloc writes one word into its block in place (`as_mut_ptr`), so 4 KiB costs what
 //! 64 B costs. Run with `cargo bench --bench free_list` (about 30 s). The full comparison
@@ -11,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use blockpool::{Block, Pool};
+use blockpool::{Block, Pool, StaticPool};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 #[path = "../bench/src/treiber.rs"]
@@ -92,6 +95,40 @@ fn bench_size<const W: usize>(c: &mut Criterion) {
     batch.finish();
 }
 
+fn bench_raw_round_trip(c: &mut Criterion) {
+    static STATIC: StaticPool<[u64; 8], BLOCKS> = StaticPool::new();
+    let pool = blockpool_pool::<8>();
+    let mut group = c.benchmark_group("raw_round_trip");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("pool_alloc_free", |b| {
+        b.iter(|| drop(black_box(pool.alloc().expect("pool exhausted"))))
+    });
+    group.bench_function("pool_alloc_into_from_raw_free", |b| {
+        b.iter(|| {
+            let raw = black_box(pool.alloc().expect("pool exhausted").into_raw());
+            // SAFETY: from `into_raw` of a box of `pool`, rebuilt once.
+            drop(unsafe {
+                blockpool::Box::<&Pool<[u64; 8]>, blockpool::Uninit>::from_raw(raw, pool)
+            })
+        })
+    });
+    group.bench_function("static_alloc_free", |b| {
+        b.iter(|| drop(black_box(STATIC.alloc().expect("pool exhausted"))))
+    });
+    group.bench_function("static_alloc_into_from_raw_free", |b| {
+        b.iter(|| {
+            let raw = black_box(STATIC.alloc().expect("pool exhausted").into_raw());
+            // SAFETY: from `into_raw` of a box of `STATIC`, rebuilt once.
+            drop(unsafe {
+                blockpool::Box::<&StaticPool<[u64; 8], BLOCKS>, blockpool::Uninit>::from_raw(
+                    raw, &STATIC,
+                )
+            })
+        })
+    });
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -100,5 +137,6 @@ fn main() {
         .configure_from_args();
     bench_size::<8>(&mut c); // 64-byte blocks
     bench_size::<512>(&mut c); // 4 KiB blocks
+    bench_raw_round_trip(&mut c);
     c.final_summary();
 }

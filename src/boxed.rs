@@ -58,9 +58,16 @@ pub unsafe trait PoolHandle {
     /// `block` came from `take` of this pool and nobody uses it any more.
     unsafe fn release(&self, block: NonNull<Block<Self::Data>>);
 
+    /// The waiters of this pool, whom `release` wakes (empty without the `async`
+    /// feature). The future of `alloc_async` finds them here, so it cannot be given
+    /// another pool's set.
+    #[doc(hidden)]
+    fn waiters(&self) -> &crate::wait::Waiters;
+
     #[doc(hidden)]
     /// Whether `block` is one of this pool's blocks, where the pool can tell cheaply;
-    /// `true` where it cannot. Used by the debug-build check of [`Box::from_raw`].
+    /// `true` where it cannot. Used by the ownership check of [`Box::from_raw`] (in
+    /// every build).
     ///
     /// # Safety
     /// `block` points to a (non-zero-sized) block of some pool of this `Data` type.
@@ -178,7 +185,7 @@ impl<P: PoolHandle> Box<P, Uninit> {
 
 impl<P: PoolHandle, S: State> Box<P, S> {
     /// Takes the box apart without running its destructor.
-    fn into_parts(self) -> (NonNull<Block<P::Data>>, P) {
+    pub(crate) fn into_parts(self) -> (NonNull<Block<P::Data>>, P) {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the handle moves out of it
         // exactly once.
@@ -201,6 +208,20 @@ impl<P: PoolHandle, S: State> Box<P, S> {
 /// `T`), so the payload starts at the header's size rounded up to `T`'s alignment.
 const fn payload_offset<T>() -> usize {
     mem::size_of::<crate::free_list::Link>().next_multiple_of(mem::align_of::<T>())
+}
+
+/// The block whose payload is at `ptr` (a dangling block for a zero-sized payload).
+///
+/// # Safety
+/// `ptr` came from [`Box::into_raw`] of a box of `T` (of any pool).
+pub(crate) unsafe fn block_of<T>(ptr: NonNull<T>) -> NonNull<Block<T>> {
+    if mem::size_of::<T>() == 0 {
+        return NonNull::dangling();
+    }
+    // SAFETY: `ptr` is the payload of a block (the caller's promise): stepping back by
+    // the payload's offset stays inside that block and gives its start, with the
+    // provenance `into_raw`'s pointer carried (the whole block).
+    unsafe { ptr.byte_sub(payload_offset::<T>()) }.cast()
 }
 
 impl<P: PoolHandle, S: State> Box<P, S> {
@@ -244,14 +265,23 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// good as a box that never left (heapless 0.9's `from_raw` rebuilds its tagged
     /// pointer with the initial tag instead).
     ///
-    /// **Debug check.** With `debug_assertions`, `from_raw` panics if it can tell
-    /// cheaply that `ptr` is not a block of `pool`: always for a [`StaticPool`]
-    /// (address range of its storage) and for a [`Pool`] on the 64-bit CAS backend (the
-    /// block's index in its header and the pool's region table); not for a [`Pool`] on
-    /// the other backends. Release builds check nothing.
+    /// **Ownership check, in every build.** `from_raw` panics, before it builds
+    /// anything, if it can tell cheaply that `ptr` is not a block of `pool`: always
+    /// for a [`StaticPool`] (address range of its storage) and for a [`Pool`] on the
+    /// 64-bit CAS backend (the block's index in its header and the pool's region
+    /// table); not for a [`Pool`] on the other backends, which keep no table. A
+    /// foreign block would otherwise go back to the wrong pool's free list when the box
+    /// is dropped, and that pool would later hand a block out twice. The check is
+    /// on `from_raw` only, never on `alloc` or drop (`cargo bench --bench free_list`,
+    /// group `raw_round_trip`, measures what it adds to an `into_raw`/`from_raw` round
+    /// trip).
     ///
     /// [`StaticPool`]: crate::StaticPool
     /// [`Pool`]: crate::Pool
+    ///
+    /// # Panics
+    /// If the check above finds that `ptr` is not a block of `pool` (a broken safety
+    /// contract: the panic stops it before the wrong pool is corrupted).
     ///
     /// # Safety
     /// `ptr` was returned by `into_raw` of a `Box<P, S>` (same payload type, same
@@ -259,21 +289,26 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// rebuilt from it since. For [`Init`], the value behind `ptr` is still valid (it may
     /// have been changed in between through `ptr`).
     pub unsafe fn from_raw(ptr: NonNull<P::Data>, pool: P) -> Self {
-        let block = if mem::size_of::<P::Data>() == 0 {
-            NonNull::dangling()
-        } else {
-            // SAFETY: `ptr` is the payload of a block (the caller's promise): stepping
-            // back by the payload's offset stays inside that block and gives its start,
-            // with the provenance `into_raw`'s pointer carried (the whole block).
-            let block = unsafe { ptr.byte_sub(payload_offset::<P::Data>()) }.cast();
-            #[cfg(debug_assertions)]
-            // SAFETY: `block` is a block of some pool of this payload type (the caller's
-            // promise; the check is for a block of the *wrong* pool).
-            if !unsafe { pool.owns(block) } {
-                panic!("blockpool: Box::from_raw got a pointer that is not a block of this pool");
-            }
-            block
-        };
+        // SAFETY: the caller's promise: `ptr` came from `into_raw` of a box of this
+        // payload type (of `pool`, which is what the check looks at).
+        let block = unsafe { block_of::<P::Data>(ptr) };
+        // SAFETY: `block` is a block of some pool of this payload type (the caller's
+        // promise; the check is for a block of the *wrong* pool). Nothing is built yet,
+        // so the panic returns no block anywhere.
+        if mem::size_of::<P::Data>() != 0 && !unsafe { pool.owns(block) } {
+            panic!("blockpool: from_raw got a pointer that is not a block of this pool");
+        }
+        // SAFETY: the caller's promise, and the check above where the pool can tell.
+        unsafe { Self::from_block(block, pool) }
+    }
+
+    /// The box that owns `block` (dangling for a zero-sized payload), returning it to
+    /// `pool` when dropped; no check.
+    ///
+    /// # Safety
+    /// `block` is a block of `pool`, taken from it and owned by nobody else; for
+    /// [`Init`], it holds a valid value.
+    pub(crate) unsafe fn from_block(block: NonNull<Block<P::Data>>, pool: P) -> Self {
         Self {
             block,
             pool: ManuallyDrop::new(pool),

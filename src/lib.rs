@@ -93,8 +93,8 @@
 //! ## Raw pointers
 //! [`Box::into_raw`] and [`Box::from_raw`] (and [`Arc::into_raw`]/[`Arc::from_raw`])
 //! pass a block through C code, DMA descriptors or a queue of raw pointers. The ABA
-//! protection does not depend on the pointer: nothing is reset by a round trip. Debug
-//! builds check that `from_raw` gets a block of the right pool where that is cheap.
+//! protection does not depend on the pointer: nothing is reset by a round trip. Every
+//! build checks that `from_raw` gets a block of the right pool where that is cheap.
 //! ```
 //! use blockpool::pool;
 //!
@@ -210,6 +210,13 @@ pub use pool::{
 pub use stats::Stats;
 #[cfg(feature = "async")]
 pub use wait::AllocFuture;
+
+/// Names the macros' expansions need; nothing here can be used to break an invariant
+/// (a `Waiters` can be neither made nor used outside this crate). Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::wait::Waiters;
+}
 
 /// Expands to its input with the `async` feature, to nothing without (for `pool!`,
 /// whose expansion is compiled in the user's crate, where `cfg(feature)` would name the

@@ -6,12 +6,30 @@
 //! read-modify-write (`in_use += 1`, plus a `fetch_max` only when a new high-water mark
 //! is reached), and a free one more (`in_use -= 1`); `benches/free_list.rs` measures it.
 //!
-//! All counters are `Relaxed`: they count, they publish nothing. A [`Stats`] snapshot
+//! The counters publish nothing, so most updates are `Relaxed`. A [`Stats`] snapshot
 //! reads them one by one, so under concurrent traffic its fields may come from slightly
-//! different moments; each field on its own is exact when the pool is quiet. Because a
-//! free decrements `in_use` *before* its block goes back on the free list and an
-//! allocation increments it *after* taking one, `in_use` never exceeds the number of
-//! blocks actually out (and so never exceeds the capacity).
+//! different moments; each field on its own is exact when the pool is quiet. The bounds
+//! the docs promise, and why they hold:
+//! - **`in_use` never exceeds the blocks actually out**, at any moment, so never the
+//!   capacity of a fixed-size pool: a free decrements `in_use` *before* it pushes its
+//!   block (release), and the next taker increments it *after* its pop (acquire) of that
+//!   block, so the decrement happens before the increment and comes first in `in_use`'s
+//!   modification order; each block adds 0 or 1 at every point of that order. (For a
+//!   growable pool, `capacity` is added after `grow` pushes its blocks: a snapshot taken
+//!   *during* a `grow` may show the new blocks in use before it shows them in the
+//!   capacity.)
+//! - **`high_water` only ever holds a value `in_use` had**, so it never exceeds the
+//!   capacity either, and **once the pool is quiet, `high_water >= in_use`**, also when
+//!   `reset_high_water` raced allocations. `reset_high_water` stores `in_use` into
+//!   `high_water` and then re-reads `in_use` with a read-modify-write (`Release`), raising
+//!   the mark if it grew meanwhile; an allocation increments `in_use` with `Acquire`.
+//!   Every write of `in_use` is a read-modify-write, so either the allocation's
+//!   increment comes after the reset's re-read in `in_use`'s order, and then the reset's
+//!   store happens before the allocation's load of `high_water`, which sees it and
+//!   raises the mark past it; or it comes before, and the re-read includes it. (A plain
+//!   load-then-store lost the allocation that landed between the two.) An allocation that
+//!   races a reset may count toward the old or the new period. The `Acquire` costs
+//!   nothing on x86; on ARMv7 it is one `dmb` after the increment.
 //!
 //! Zero-sized `T` need no blocks: their pools keep no statistics.
 
@@ -81,12 +99,13 @@ impl Counters {
         }
     }
 
-    /// A block was handed out.
+    /// A block was handed out (call after taking it).
     #[inline(always)]
     pub(crate) fn on_take(&self) {
         #[cfg(feature = "stats")]
         {
-            let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Relaxed) + 1;
+            // Acquire: pairs with `reset_high_water`'s Release re-read (module docs).
+            let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Acquire) + 1;
             // Only a new record pays for the read-modify-write.
             if in_use > self.high_water.load(Ordering::Relaxed) {
                 counter::fetch_max(&self.high_water, in_use, Ordering::Relaxed);
@@ -128,10 +147,18 @@ impl Counters {
         }
     }
 
-    /// Sets the high-water mark to the number of blocks in use now.
+    /// Sets the high-water mark to the number of blocks in use now; an allocation that
+    /// races it is never lost (see the module docs).
     #[cfg(feature = "stats")]
     pub(crate) fn reset_high_water(&self) {
-        self.high_water
-            .store(self.in_use.load(Ordering::Relaxed), Ordering::Relaxed);
+        let now = self.in_use.load(Ordering::Relaxed);
+        self.high_water.store(now, Ordering::Relaxed);
+        // A read-modify-write that changes nothing: it reads the latest `in_use`, and
+        // its Release makes the store above visible to every allocation whose increment
+        // comes later (module docs).
+        let after = counter::fetch_add(&self.in_use, 0, Ordering::Release);
+        if after > now {
+            counter::fetch_max(&self.high_water, after, Ordering::Relaxed);
+        }
     }
 }

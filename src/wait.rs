@@ -267,34 +267,30 @@ impl Waiters {
 ///   counts as an allocation failure.
 #[cfg(feature = "async")]
 #[must_use = "futures do nothing unless polled"]
-pub struct AllocFuture<'a, P: PoolHandle + Clone> {
+pub struct AllocFuture<P: PoolHandle + Clone> {
     pool: P,
-    waiters: &'a Waiters,
     slot: Option<usize>,
 }
 
 #[cfg(feature = "async")]
-impl<'a, P: PoolHandle + Clone> AllocFuture<'a, P> {
-    /// The future for `pool`, whose releases wake `waiters`. Not part of the API: the
-    /// pools' `alloc_async` and the `pool!` singletons call it.
+impl<P: PoolHandle + Clone> AllocFuture<P> {
+    /// The future for `pool`. Not part of the API: the pools' `alloc_async` and the
+    /// `pool!` singletons call it. It takes no waiter set: the pool's own (the one its
+    /// `release` wakes) comes from the handle, so no wake-up can be lost to a mismatch.
     #[doc(hidden)]
-    pub fn __new(pool: P, waiters: &'a Waiters) -> Self {
-        Self {
-            pool,
-            waiters,
-            slot: None,
-        }
+    pub fn __new(pool: P) -> Self {
+        Self { pool, slot: None }
     }
 
     fn give_up_slot(&mut self) {
         if let Some(i) = self.slot.take() {
-            self.waiters.unclaim(i);
+            self.pool.waiters().unclaim(i);
         }
     }
 }
 
 #[cfg(feature = "async")]
-impl<P: PoolHandle + Clone + Unpin> Future for AllocFuture<'_, P> {
+impl<P: PoolHandle + Clone + Unpin> Future for AllocFuture<P> {
     type Output = Box<P, Uninit>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -305,7 +301,7 @@ impl<P: PoolHandle + Clone + Unpin> Future for AllocFuture<'_, P> {
         }
         let slot = match this.slot {
             Some(slot) => slot,
-            None => match this.waiters.claim() {
+            None => match this.pool.waiters().claim() {
                 Some(slot) => {
                     this.slot = Some(slot);
                     slot
@@ -317,7 +313,7 @@ impl<P: PoolHandle + Clone + Unpin> Future for AllocFuture<'_, P> {
                 }
             },
         };
-        this.waiters.slots[slot].register(cx.waker());
+        this.pool.waiters().slots[slot].register(cx.waker());
         // SeqCst: see the module docs (pairs with the fence in `wake_all`).
         fence(Ordering::SeqCst);
         if let Some(block) = Box::alloc_in(this.pool.clone()) {
@@ -329,7 +325,7 @@ impl<P: PoolHandle + Clone + Unpin> Future for AllocFuture<'_, P> {
 }
 
 #[cfg(feature = "async")]
-impl<P: PoolHandle + Clone> Drop for AllocFuture<'_, P> {
+impl<P: PoolHandle + Clone> Drop for AllocFuture<P> {
     fn drop(&mut self) {
         self.give_up_slot();
     }

@@ -128,20 +128,34 @@ fn many_round_trips_under_concurrent_traffic_keep_the_pool_intact() {
     assert_eq!(distinct.len(), BLOCKS, "a block is on the free list twice");
 }
 
-#[cfg(debug_assertions)]
+/// A pointer of pool `A` given to `B`'s `from_raw`: the check (in every build) panics
+/// before anything is built, so `B` never gets `A`'s block, and both pools stay whole.
 #[test]
-#[should_panic(expected = "not a block of this pool")]
-fn from_raw_with_the_wrong_static_pool_panics_in_debug_builds() {
+fn from_raw_with_the_wrong_static_pool_panics_and_corrupts_nothing() {
     static A: StaticPool<u32, 2> = StaticPool::new();
     static B: StaticPool<u32, 2> = StaticPool::new();
     let raw = A.alloc_value(1).unwrap().into_raw();
-    // The pointer is valid, but the pool is the wrong one: the debug check panics
-    // before anything is rebuilt.
-    // SAFETY: deliberately broken (wrong pool); the check stops it.
-    let _ = unsafe { Box::<&StaticPool<u32, 2>>::from_raw(raw, &B) };
+    let result = std::panic::catch_unwind(|| {
+        // SAFETY: deliberately broken (wrong pool); the check stops it.
+        std::mem::forget(unsafe { Box::<&StaticPool<u32, 2>>::from_raw(raw, &B) });
+    });
+    let message = result.unwrap_err();
+    let message = message.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("not a block of this pool"), "{message}");
+    let b: Vec<_> = std::iter::from_fn(|| B.alloc()).collect();
+    assert_eq!(b.len(), 2, "B gained or lost a block");
+    assert!(
+        b.iter().all(|x| x.as_ptr() != raw.as_ptr()),
+        "B hands out A's block"
+    );
+    // SAFETY: from `into_raw` of a box of `A`, rebuilt once.
+    drop(unsafe { Box::<&StaticPool<u32, 2>>::from_raw(raw, &A) });
+    assert_eq!(
+        std::iter::from_fn(|| A.alloc()).collect::<Vec<_>>().len(),
+        2
+    );
 }
 
-#[cfg(debug_assertions)]
 #[test]
 fn from_raw_with_the_wrong_instance_pool_panics_where_the_backend_can_tell() {
     static A: Pool<u32> = Pool::new();
@@ -158,10 +172,38 @@ fn from_raw_with_the_wrong_instance_pool_panics_where_the_backend_can_tell() {
         let message = result.unwrap_err();
         let message = message.downcast_ref::<&str>().copied().unwrap_or_default();
         assert!(message.contains("not a block of this pool"), "{message}");
+        let all: Vec<_> = std::iter::from_fn(|| b.alloc()).collect();
+        assert_eq!(all.len(), 2, "B changed");
     }
     // The right pool is accepted.
     // SAFETY: from `into_raw` of a box of `a`.
     drop(unsafe { Box::<&Pool<u32>>::from_raw(raw, a) });
+}
+
+/// The same check on `Arc::from_raw`.
+#[test]
+fn arc_from_raw_with_the_wrong_pool_panics() {
+    use blockpool::{Arc, ArcPool};
+    static A: ArcPool<u32, 2> = ArcPool::new();
+    static B: ArcPool<u32, 2> = ArcPool::new();
+    let raw = Arc::into_raw(A.alloc(7).unwrap());
+    let result = std::panic::catch_unwind(|| {
+        // SAFETY: deliberately broken (wrong pool); the check stops it.
+        std::mem::forget(unsafe { Arc::<&ArcPool<u32, 2>>::from_raw(raw, &B) });
+    });
+    assert!(result.is_err());
+    // SAFETY: from `into_raw` of an `Arc` of `A`, rebuilt once.
+    let back = unsafe { Arc::<&ArcPool<u32, 2>>::from_raw(raw, &A) };
+    assert_eq!(*back, 7);
+    drop(back);
+    let all: Vec<_> = std::iter::from_fn(|| A.alloc(0).ok()).collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        std::iter::from_fn(|| B.alloc(0).ok())
+            .collect::<Vec<_>>()
+            .len(),
+        2
+    );
 }
 
 /// A box drops its pool handle exactly once, whichever way it ends (a handle with drop
@@ -186,6 +228,9 @@ fn the_pool_handle_is_dropped_exactly_once() {
         unsafe fn release(&self, block: NonNull<Block<u32>>) {
             // SAFETY: forwarded.
             unsafe { PoolHandle::release(&&POOL, block) }
+        }
+        fn waiters(&self) -> &blockpool::__private::Waiters {
+            POOL.__waiters()
         }
     }
     let drops = || HANDLE_DROPS.load(Ordering::Relaxed);

@@ -121,3 +121,67 @@ fn readable_while_other_threads_allocate() {
     assert_eq!(end.capacity, BLOCKS);
     assert!(end.high_water <= BLOCKS);
 }
+
+/// `reset_high_water` racing allocations and frees, with a reader checking the bounds on
+/// every snapshot. Once the pool is quiet, the mark must cover what is in use: a reset
+/// made as a plain load-then-store loses an allocation that lands between the two
+/// (caught for certain by `tests/loom_stats.rs`; here the race is real but rare).
+#[test]
+fn reset_racing_allocations_keeps_the_bounds() {
+    const BLOCKS: usize = 8;
+    const THREADS: usize = 3;
+    const HELD: usize = 2; // blocks each worker keeps at the end
+    const ROUNDS: usize = if cfg!(miri) { 20 } else { 20_000 };
+    static POOL: StaticPool<[u64; 2], BLOCKS> = StaticPool::new();
+    for trial in 0..if cfg!(miri) { 1 } else { 20 } {
+        let finished = AtomicUsize::new(0);
+        let held = thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let finished = &finished;
+                    s.spawn(move || {
+                        let mut mine = Vec::new();
+                        for i in 0..ROUNDS {
+                            if let Ok(b) = POOL.alloc_value([i as u64; 2]) {
+                                mine.push(b);
+                            }
+                            if mine.len() > HELD || (i + t) % 3 == 0 {
+                                mine.pop();
+                            }
+                        }
+                        // End holding blocks, allocated while the resetter still runs.
+                        while mine.len() < HELD {
+                            if let Ok(b) = POOL.alloc_value([0; 2]) {
+                                mine.push(b);
+                            }
+                        }
+                        finished.fetch_add(1, Ordering::Release);
+                        mine
+                    })
+                })
+                .collect();
+            s.spawn(|| {
+                while finished.load(Ordering::Acquire) < THREADS {
+                    POOL.reset_high_water();
+                    let now = POOL.stats();
+                    assert!(now.in_use <= BLOCKS, "in use above capacity: {now:?}");
+                    assert!(now.high_water <= BLOCKS, "mark above capacity: {now:?}");
+                }
+            });
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let quiet = POOL.stats();
+        assert_eq!(quiet.in_use, THREADS * HELD, "trial {trial}: {quiet:?}");
+        assert!(
+            quiet.high_water >= quiet.in_use,
+            "trial {trial}: the mark lost an allocation that raced a reset: {quiet:?}"
+        );
+        assert!(quiet.high_water <= BLOCKS, "trial {trial}: {quiet:?}");
+        drop(held);
+        POOL.reset_high_water();
+        assert_eq!(POOL.stats().high_water, 0);
+    }
+}

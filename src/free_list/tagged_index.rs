@@ -328,11 +328,7 @@ impl FreeList {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.set_hint(self.locate(
-                        next,
-                        stride,
-                        self.region0.load(Ordering::Relaxed),
-                    ));
+                    self.set_hint(self.locate(next, stride, self.region0.load(Ordering::Relaxed)));
                     // SAFETY: `link` is the live header `resolve` gave above, now ours.
                     Self::claim(unsafe { link.as_ref() }, current);
                     return Some(link);
@@ -436,7 +432,7 @@ impl FreeList {
 
     /// Whether `link` is the header of one of this list's blocks: its index (in the
     /// header since `add_run`/`adopt`) names a region entry of ours whose block of that
-    /// index is at `link`. Cheap (two loads); for the debug check of `Box::from_raw`.
+    /// index is at `link`. Cheap (two loads); for the ownership check of `Box::from_raw`.
     ///
     /// # Safety
     /// `link` points to the header of a block of some pool (this one or another).

@@ -198,27 +198,43 @@ where
     /// reference; gives `value` back when the pool is exhausted. [`ArcPool::alloc`] and
     /// the `alloc` of an [`arc_pool!`](crate::arc_pool!) call this.
     pub fn try_new_in(value: Value<P>, pool: P) -> Result<Self, Value<P>> {
-        let Some(block) = Box::alloc_in(pool.clone()) else {
-            return Err(value);
-        };
-        let block = block.init(<P::Data as ArcBlock>::wrap(value));
-        // The `Init` box would drop the `ArcInner` as a whole; from here on the counts
-        // decide, so turn it into a raw pointer (the block stays ours).
-        let inner = block.into_raw();
-        Ok(Self {
-            inner,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
-        })
+        match Box::alloc_in(pool) {
+            // The `Init` box would drop the `ArcInner` as a whole; from here on the
+            // counts decide, so `from_box` keeps only a raw pointer (the block stays ours).
+            Some(block) => Ok(Self::from_box(block, value)),
+            None => Err(value),
+        }
     }
 
-    /// Moves `value` into `block` (taken from `pool`) as a new `Arc` (for `alloc_async`).
+    /// Moves `value` into `block` as a new `Arc` (for `alloc_async`). Not part of the
+    /// API, but safe whatever it is given: the `Arc` returns the block through the
+    /// handle the box itself carries, which is the pool the block came from (a box is
+    /// only made by `alloc_in` of that pool or by the `unsafe` `from_raw`), so a block
+    /// can never be returned to another pool this way. (It used to take the pool
+    /// handle as a separate argument, which let safe code give one pool's block to
+    /// another pool's `Arc`; that call no longer compiles:)
+    ///
+    /// ```compile_fail,E0061
+    /// use blockpool::{arc_pool, Arc};
+    ///
+    /// arc_pool!(A: u32, blocks = 1);
+    /// arc_pool!(B: u32, blocks = 1);
+    /// let block = blockpool::Box::alloc_in(A).unwrap();
+    /// let _wrong: Arc<B> = Arc::__from_block(block, B, 7); // error[E0061]
+    /// ```
     #[cfg(feature = "async")]
     #[doc(hidden)]
-    pub fn __from_block(block: Box<P, Uninit>, pool: P, value: Value<P>) -> Self {
-        let inner = block.init(<P::Data as ArcBlock>::wrap(value)).into_raw();
+    pub fn __from_block(block: Box<P, Uninit>, value: Value<P>) -> Self {
+        Self::from_box(block, value)
+    }
+
+    /// Moves `value` into `block`, as an `Arc` returning the block to the box's pool.
+    fn from_box(block: Box<P, Uninit>, value: Value<P>) -> Self {
+        let (block, pool) = block.init(<P::Data as ArcBlock>::wrap(value)).into_parts();
         Self {
-            inner,
+            // SAFETY: `Block::data` never returns null (a payload address inside a live
+            // block, or a dangling non-null one for a zero-sized payload).
+            inner: unsafe { NonNull::new_unchecked(Block::data(block)) },
             pool: ManuallyDrop::new(pool),
             _owns: PhantomData,
         }
@@ -367,10 +383,23 @@ where
     /// Rebuilds an `Arc` from [`into_raw`](Self::into_raw)'s pointer (a
     /// [`arc_pool!`](crate::arc_pool!) singleton has `A::from_raw(ptr)`).
     ///
+    /// It checks, in every build, that `ptr` is a block of `pool` where the pool can
+    /// tell cheaply, as [`Box::from_raw`] does.
+    ///
+    /// # Panics
+    /// If that check finds `ptr` is not a block of `pool`.
+    ///
     /// # Safety
     /// `ptr` came from `into_raw` of an `Arc` of `pool`, and each such pointer is
     /// rebuilt at most once.
     pub unsafe fn from_raw(ptr: NonNull<Value<P>>, pool: P) -> Self {
+        // SAFETY: `ptr` is the value of an `ArcInner` (the caller's promise), the first
+        // field of the `repr(C)` payload of a block of some pool of `P::Data`.
+        let block = unsafe { crate::boxed::block_of::<P::Data>(ptr.cast()) };
+        // SAFETY: as just said, a block of some pool of this payload type.
+        if !unsafe { pool.owns(block) } {
+            panic!("blockpool: from_raw got a pointer that is not a block of this pool");
+        }
         Self {
             // `value` is the first field of a `repr(C)` `ArcInner`: same address, and
             // `into_raw`'s pointer carries the whole block's provenance.
@@ -519,10 +548,12 @@ where
         // Acquire: every other reference's last access to the block happens before it
         // goes back.
         fence(Ordering::Acquire);
-        // SAFETY: the block came from `Box::into_raw` (in `Arc::try_new_in`) of a box of
-        // this pool; the weak count reached zero with us, so nobody uses it any more and
-        // it is rebuilt once, here. `Uninit`: the value was dropped or moved out already.
-        drop(unsafe { Box::<P, Uninit>::from_raw(self.inner, pool) });
+        // SAFETY: the block came from a box of this pool (`Arc::from_box`), whose
+        // payload `inner` is; the weak count reached zero with us, so nobody uses it any
+        // more and it is rebuilt once, here. `Uninit`: the value was dropped or moved out
+        // already. (No ownership check: `Arc::from_raw` made it when the pointer came
+        // from outside.)
+        drop(unsafe { Box::<P, Uninit>::from_block(crate::boxed::block_of(self.inner), pool) });
     }
 }
 
@@ -680,8 +711,8 @@ impl<T, const N: usize> ArcPool<T, N> {
     /// (dropping the future drops `value`).
     #[cfg(feature = "async")]
     pub async fn alloc_async(&'static self, value: T) -> Arc<&'static Self> {
-        let block = crate::AllocFuture::__new(self, self.pool.__waiters()).await;
-        Arc::__from_block(block, self, value)
+        let block = crate::AllocFuture::__new(self).await;
+        Arc::from_box(block, value)
     }
 
     /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
@@ -727,6 +758,10 @@ unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
         let this: &'static ArcPool<T, N> = self;
         // SAFETY: forwarded: the block came from our `take`.
         unsafe { PoolHandle::release(&&this.pool, block) }
+    }
+
+    fn waiters(&self) -> &crate::wait::Waiters {
+        self.pool.__waiters()
     }
 
     unsafe fn owns(&self, block: NonNull<Block<ArcInner<T>>>) -> bool {
@@ -807,9 +842,8 @@ macro_rules! arc_pool {
                 /// Waits for a free block and moves `value` into it (feature `async`).
                 #[allow(dead_code)]
                 $vis async fn alloc_async(value: $data) -> $crate::Arc<$name> {
-                    let block =
-                        $crate::AllocFuture::__new($name, $name::instance().__waiters()).await;
-                    $crate::Arc::__from_block(block, $name, value)
+                    let block = $crate::AllocFuture::__new($name).await;
+                    $crate::Arc::__from_block(block, value)
                 }
             }
 
@@ -838,6 +872,10 @@ macro_rules! arc_pool {
             unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) {
                 // SAFETY: forwarded: the block came from this same pool.
                 unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
+            }
+
+            fn waiters(&self) -> &$crate::__private::Waiters {
+                $name::instance().__waiters()
             }
 
             unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) -> bool {

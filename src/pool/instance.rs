@@ -73,13 +73,15 @@ impl<T> Pool<T> {
     /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
     /// for fairness and cancellation.
     #[cfg(feature = "async")]
-    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
-        crate::AllocFuture::__new(self, &self.waiters)
+    pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
+        crate::AllocFuture::__new(self)
     }
 
-    /// The waker slots of this pool (for `pool!`'s `alloc_async`; not part of the API).
+    /// The futures waiting for a block of this pool (for the `PoolHandle` of `pool!`
+    /// singletons). Not part of the API, and harmless: a `Waiters` offers nothing
+    /// outside this crate.
     #[doc(hidden)]
-    pub fn __waiters(&self) -> &crate::wait::Waiters {
+    pub fn __waiters(&self) -> &Waiters {
         &self.waiters
     }
 
@@ -212,6 +214,10 @@ unsafe impl<T> PoolHandle for &Pool<T> {
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) };
         self.waiters.wake_all();
+    }
+
+    fn waiters(&self) -> &Waiters {
+        self.__waiters()
     }
 
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {

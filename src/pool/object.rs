@@ -175,6 +175,10 @@ unsafe impl<T, const N: usize> PoolHandle for Slots<T, N> {
         unsafe { PoolHandle::release(&&self.0.pool, block) }
     }
 
+    fn waiters(&self) -> &crate::wait::Waiters {
+        self.0.pool.__waiters()
+    }
+
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
         // SAFETY: forwarded: the same promise.
         unsafe { PoolHandle::owns(&&self.0.pool, block) }

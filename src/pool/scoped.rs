@@ -123,8 +123,8 @@ impl<'buf, T> ScopedPool<'buf, T> {
     /// Waits for a free block (feature `async`); see
     /// [`Pool::alloc_async`](crate::Pool::alloc_async).
     #[cfg(feature = "async")]
-    pub fn alloc_async(&self) -> crate::AllocFuture<'_, &Self> {
-        crate::AllocFuture::__new(self, self.pool.__waiters())
+    pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
+        crate::AllocFuture::__new(self)
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when all are in
@@ -146,6 +146,10 @@ unsafe impl<T> PoolHandle for &ScopedPool<'_, T> {
     unsafe fn release(&self, block: NonNull<Block<T>>) {
         // SAFETY: forwarded: the block came from our `take`.
         unsafe { PoolHandle::release(&&self.pool, block) }
+    }
+
+    fn waiters(&self) -> &crate::wait::Waiters {
+        self.pool.__waiters()
     }
 
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {

@@ -92,8 +92,8 @@ macro_rules! pool {
                 /// Waits for a free block (feature `async`); see
                 /// [`AllocFuture`]($crate::AllocFuture).
                 #[allow(dead_code)]
-                $vis fn alloc_async() -> $crate::AllocFuture<'static, $name> {
-                    $crate::AllocFuture::__new($name, $name::instance().__waiters())
+                $vis fn alloc_async() -> $crate::AllocFuture<$name> {
+                    $crate::AllocFuture::__new($name)
                 }
             }
 
@@ -123,6 +123,10 @@ macro_rules! pool {
             unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) {
                 // SAFETY: forwarded: the block came from this same pool.
                 unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
+            }
+
+            fn waiters(&self) -> &$crate::__private::Waiters {
+                $name::instance().__waiters()
             }
 
             unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) -> bool {
