@@ -100,6 +100,13 @@ new: return Some(link);\n                }\n                Err(_) => return Non
 expect: caught
 kill: loom loom_liveness pool_two_threads_two_rounds
 
+name: pop_fast_gives_up_on_lost_race_native
+file: src/free_list/tagged_index.rs
+old: Self::claim(header, current);\n                    return Some(link);\n                }
+new: Self::claim(header, current);\n                    return Some(link);\n                }\n                return None;
+expect: caught
+kill: host --test liveness
+
 name: weak_drop_relaxed
 file: src/pool/arc.rs
 old: fetch_sub(self.counts().1, 1, Ordering::Release)
@@ -147,7 +154,14 @@ file: src/pool/arc.rs
 old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
 new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
 expect: caught
-kill: loom loom_arc try_unwrap_races_upgrade
+kill: loom loom_arc try_unwrap_races_upgrade_and_read
+
+name: into_inner_no_fence
+file: src/pool/arc.rs
+old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+expect: caught
+kill: miri miri_into_inner
 
 name: upgrade_from_zero
 file: src/pool/arc.rs

@@ -388,3 +388,48 @@ fn get_mut_races_upgrade_that_drops_its_weak() {
         );
     });
 }
+
+/// `try_unwrap` against an `upgrade` and a read in another thread, the unwrapped value
+/// dropped *before* the join: its drop must come after the other thread's read (the
+/// Acquire fence after `try_unwrap`'s CAS pairs with the Release decrement of the
+/// upgraded `Arc`).
+#[test]
+fn try_unwrap_races_upgrade_and_read() {
+    explore("try_unwrap_races_upgrade_and_read", 3, || {
+        let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
+        let side = Side::new();
+        let a = alloc_stamped(pool, side, 1).unwrap();
+        let weak = Arc::downgrade(&a);
+        let t = thread::spawn(move || {
+            if let Some(b) = weak.upgrade() {
+                b.read();
+            }
+        });
+        match Arc::try_unwrap(a) {
+            Ok(value) => drop(value),
+            Err(a) => drop(a),
+        }
+        t.join().unwrap();
+        assert_eq!(side.drops.load(Ordering::Relaxed), 1, "dropped once");
+    });
+}
+
+/// `Arc::into_inner` on two `Arc`s in two threads, the other reading first: whoever gets
+/// the value drops it before the join, after the other's read.
+#[test]
+fn into_inner_races_into_inner() {
+    explore("into_inner_races_into_inner", 3, || {
+        let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
+        let side = Side::new();
+        let a = alloc_stamped(pool, side, 1).unwrap();
+        let b = Arc::clone(&a);
+        let t = thread::spawn(move || {
+            b.read();
+            Arc::into_inner(b).is_some()
+        });
+        let ours = Arc::into_inner(a).is_some();
+        let theirs = t.join().unwrap();
+        assert!(ours != theirs, "exactly one into_inner gets the value");
+        assert_eq!(side.drops.load(Ordering::Relaxed), 1, "dropped once");
+    });
+}

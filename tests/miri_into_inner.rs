@@ -13,7 +13,7 @@
 //! read may be another thread's stamp, which the assertions catch (rarely: the window is
 //! a few instructions).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 
 use blockpool::{Arc, ArcPool, StaticPool};
@@ -103,4 +103,25 @@ fn into_inner_then_reuse() {
     let again = POOL.alloc_value(stamp(8, 8)).expect("the block went back");
     assert_eq!(value, stamp(7, 7));
     assert_eq!(*again, stamp(8, 8));
+}
+
+/// `Arc::into_inner` in two threads at once, one of them having written the value
+/// through interior mutability first: whichever gets the value moves it out with a plain
+/// read, which must happen after the other's atomic store (the Acquire fence after the
+/// last decrement). Miri reports the mixed atomic/non-atomic race if it does not.
+#[test]
+fn into_inner_after_a_write_through_another_arc() {
+    static COUNTERS: ArcPool<AtomicU64, 2> = ArcPool::new();
+    for round in 1..=ROUNDS.min(if cfg!(miri) { 20 } else { 2_000 }) {
+        let a = COUNTERS.alloc(AtomicU64::new(0)).ok().unwrap();
+        let b = Arc::clone(&a);
+        let t = thread::spawn(move || {
+            b.store(round, Ordering::Relaxed);
+            Arc::into_inner(b).map(AtomicU64::into_inner)
+        });
+        let ours = Arc::into_inner(a).map(AtomicU64::into_inner);
+        let theirs = t.join().unwrap();
+        assert!(ours.is_some() != theirs.is_some(), "exactly one gets the value");
+        assert_eq!(ours.or(theirs), Some(round), "the store is in the value");
+    }
 }

@@ -328,11 +328,7 @@ impl FreeList {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.set_hint(self.locate(
-                        next,
-                        stride,
-                        self.region0.load(Ordering::Relaxed),
-                    ));
+                    self.set_hint(self.locate(next, stride, self.region0.load(Ordering::Relaxed)));
                     // SAFETY: `link` is the live header `resolve` gave above, now ours.
                     Self::claim(unsafe { link.as_ref() }, current);
                     return Some(link);
