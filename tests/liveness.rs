@@ -7,7 +7,7 @@
 //! `(THREADS - 1) * HOLD` blocks and at least one block is free: a `None` is a bug (for
 //! instance a pop that lost its compare-and-swap race and gave up instead of retrying).
 //!
-//! Size: `BLOCKPOOL_LIVENESS_OPS` allocations per thread (default 200,000; 300 under
+//! Size: `BLOCKPOOL_LIVENESS_OPS` allocations per thread (default 200,000; 100 under
 //! Miri).
 
 use std::collections::VecDeque;
@@ -22,7 +22,7 @@ const BLOCKS: usize = THREADS * HOLD;
 
 fn ops() -> usize {
     if cfg!(miri) {
-        return 300;
+        return 100;
     }
     std::env::var("BLOCKPOOL_LIVENESS_OPS")
         .ok()

@@ -105,10 +105,12 @@ fn into_inner_then_reuse() {
     assert_eq!(*again, stamp(8, 8));
 }
 
-/// `Arc::into_inner` in two threads at once, one of them having written the value
-/// through interior mutability first: whichever gets the value moves it out with a plain
-/// read, which must happen after the other's atomic store (the Acquire fence after the
-/// last decrement). Miri reports the mixed atomic/non-atomic race if it does not.
+/// `Arc::into_inner` in two threads, one of them having written the value through
+/// interior mutability first: whichever gets the value moves it out with a plain read,
+/// which must happen after the other's atomic store (the Acquire fence after the last
+/// decrement). Miri reports the mixed atomic/non-atomic race if it does not. Every other
+/// round the main thread waits until the other has dropped its `Arc`, so that it is the
+/// one that takes the value out after the store.
 #[test]
 fn into_inner_after_a_write_through_another_arc() {
     static COUNTERS: ArcPool<AtomicU64, 2> = ArcPool::new();
@@ -119,9 +121,19 @@ fn into_inner_after_a_write_through_another_arc() {
             b.store(round, Ordering::Relaxed);
             Arc::into_inner(b).map(AtomicU64::into_inner)
         });
+        if round % 2 == 0 {
+            // Let the other thread go first, so that we take the value out after its
+            // store (a Relaxed load: it orders nothing itself).
+            while Arc::strong_count(&a) != 1 {
+                thread::yield_now();
+            }
+        }
         let ours = Arc::into_inner(a).map(AtomicU64::into_inner);
         let theirs = t.join().unwrap();
-        assert!(ours.is_some() != theirs.is_some(), "exactly one gets the value");
+        assert!(
+            ours.is_some() != theirs.is_some(),
+            "exactly one gets the value"
+        );
         assert_eq!(ours.or(theirs), Some(round), "the store is in the value");
     }
 }
