@@ -113,7 +113,7 @@ miri() {
     # ...and the threaded test under many schedules.
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..$BLOCKPOOL_MIRI_SEEDS" \
         CARGO_TARGET_DIR="$targets/verify-miri" \
-        cargo +nightly miri test --features test-hooks --test miri_threads
+        cargo +nightly miri test --features test-hooks --test miri_threads --test miri_into_inner
 }
 
 tsan() {

@@ -1,0 +1,362 @@
+#!/usr/bin/env bash
+# Hand-made mutation testing: realistic one-line bugs in the free list and the Arc
+# counts, each with the cheap test that must kill it. See TESTING.md, "Mutation testing".
+#
+#   scripts/mutants.sh                 apply each mutation, run its killing test, restore
+#   scripts/mutants.sh --list          list the mutations (name, file, expectation, test)
+#   scripts/mutants.sh NAME...         only these mutations
+#
+# Each mutation replaces an exact text (which must occur exactly once in its file, or the
+# script stops) and runs its killing command under a time limit (BLOCKPOOL_MUTANT_TIMEOUT
+# seconds, default 600, build included). Outcomes: CAUGHT (the command failed), MISSED
+# (it passed), TIMEOUT (counted as caught: the tests did not pass), UNVIABLE (the mutant
+# does not build; counted apart). The mutated file is copied aside first and restored
+# after each mutation and on any exit (no git stash). Exits non-zero if a mutation that is
+# not listed as an explained survivor (`survivor:`) or as waiting for a test (`pending:`)
+# is missed, or if one of those is unexpectedly caught (the list is then out of date).
+#
+# loom runs build into target/verify-loom and Miri runs into target/verify-miri (as in
+# scripts/verify.sh), host tests into target/, so the three do not rebuild each other.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# ---------------------------------------------------------------------------------------
+# The mutations. One record per mutation, fields on their own lines:
+#   name:    identifier (for running a subset)
+#   file:    the file to mutate
+#   old:     exact text to replace (`\n` for a line break; repeat old/new for a mutation
+#   new:     that needs several edits)
+#   expect:  caught | survivor: <why it cannot be killed> | pending: <what will kill it>
+#   kill:    shell command; the helpers `loom`, `host`, `miri` are defined below
+# Records are separated by a blank line.
+MUTATIONS=$(
+    cat <<'EOF'
+name: claim_no_version_step
+file: src/free_list/tagged_index.rs
+old: .store(name.wrapping_add(VERSION_ONE), Ordering::Relaxed);
+new: .store(name, Ordering::Relaxed);
+expect: caught
+kill: loom loom tagged_index_aba
+
+name: push_cas_relaxed
+file: src/free_list/tagged_index.rs
+old: name,\n                Ordering::Release,\n                Ordering::Relaxed,
+new: name,\n                Ordering::Relaxed,\n                Ordering::Relaxed,
+expect: caught
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_threads_two_rounds
+
+name: pop_fast_cas_relaxed
+file: src/free_list/tagged_index.rs
+old: .compare_exchange_weak(current, next, Ordering::Acquire, Ordering::Relaxed)
+new: .compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+expect: survivor: equivalent: the CAS succeeds only on the word the Acquire load of head just read, whose push already synchronised with us (every head write after new is an RMW, so the release sequence of that push covers any later write of the same word)
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_threads_two_rounds
+
+name: pop_slow_cas_success_relaxed
+file: src/free_list/tagged_index.rs
+old: next,\n                Ordering::Acquire,\n                Ordering::Acquire,
+new: next,\n                Ordering::Relaxed,\n                Ordering::Acquire,
+expect: survivor: equivalent: `current` always comes from an Acquire load or an Acquire CAS failure of head, and the CAS succeeds only on that same word (same argument as pop_fast_cas_relaxed)
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_threads_two_rounds
+
+name: pop_slow_all_relaxed
+file: src/free_list/tagged_index.rs
+old: // Acquire: as in `pop_strided`.\n        let mut current = self.head.load(Ordering::Acquire);
+new: // Acquire: as in `pop_strided`.\n        let mut current = self.head.load(Ordering::Relaxed);
+old: next,\n                Ordering::Acquire,\n                Ordering::Acquire,
+new: next,\n                Ordering::Relaxed,\n                Ordering::Relaxed,
+expect: caught
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_threads_two_rounds
+
+name: pop_fast_all_relaxed
+file: src/free_list/tagged_index.rs
+old: let current = self.head.load(Ordering::Acquire);
+new: let current = self.head.load(Ordering::Relaxed);
+old: .compare_exchange_weak(current, next, Ordering::Acquire, Ordering::Relaxed)
+new: .compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+expect: caught
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_threads_two_rounds
+
+name: region0_loaded_before_head
+file: src/free_list/tagged_index.rs
+old: let hint = self.hint.load(Ordering::Acquire);
+new: let region0 = self.region0.load(Ordering::Relaxed);\n        let hint = self.hint.load(Ordering::Acquire);
+old: let region0 = self.region0.load(Ordering::Relaxed);\n        if let Some(link) = NonNull::new(hint) {
+new: if let Some(link) = NonNull::new(hint) {
+expect: caught
+kill: LOOM_MAX_PREEMPTIONS=2 loom loom tagged_index_two_grows_while_allocating
+
+name: pop_fast_gives_up_on_lost_race
+file: src/free_list/tagged_index.rs
+old: Self::claim(header, current);\n                    return Some(link);\n                }
+new: Self::claim(header, current);\n                    return Some(link);\n                }\n                return None;
+expect: caught
+kill: loom loom_liveness pool_two_threads_one_round
+
+name: pop_slow_gives_up_on_lost_race
+file: src/free_list/tagged_index.rs
+old: return Some(link);\n                }\n                Err(actual) => current = actual,
+new: return Some(link);\n                }\n                Err(_) => return None,
+expect: caught
+kill: loom loom_liveness pool_two_threads_two_rounds
+
+name: pop_fast_gives_up_on_lost_race_native
+file: src/free_list/tagged_index.rs
+old: Self::claim(header, current);\n                    return Some(link);\n                }
+new: Self::claim(header, current);\n                    return Some(link);\n                }\n                return None;
+expect: caught
+kill: host --test liveness
+
+name: weak_drop_relaxed
+file: src/pool/arc.rs
+old: fetch_sub(self.counts().1, 1, Ordering::Release)
+new: fetch_sub(self.counts().1, 1, Ordering::Relaxed)
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: weak_drop_no_fence
+file: src/pool/arc.rs
+old: fence(Ordering::Acquire);\n        // SAFETY: the block came from
+new: // SAFETY: the block came from
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: arc_drop_relaxed
+file: src/pool/arc.rs
+old: fetch_sub(self.counts().0, 1, Ordering::Release) != 1 {\n            return;
+new: fetch_sub(self.counts().0, 1, Ordering::Relaxed) != 1 {\n            return;
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: arc_drop_no_fence
+file: src/pool/arc.rs
+old: fence(Ordering::Acquire);\n        // Made first so that
+new: // Made first so that
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: is_unique_ignores_broken_lock
+file: src/pool/arc.rs
+old: no_weak && not_broken\n
+new: let _ = not_broken;\n        no_weak\n
+expect: caught
+kill: loom loom_arc get_mut_races_upgrade_that_drops_its_weak
+
+name: is_unique_unlock_ignores_cas
+file: src/pool/arc.rs
+old: let not_broken =\n            counter::compare_exchange(strong, LOCKED, 1, Ordering::Release, Ordering::Relaxed)\n                .is_ok();
+new: strong.store(1, Ordering::Release);\n        let not_broken = true;
+expect: caught
+kill: loom loom_arc get_mut_races_upgrade_that_drops_its_weak
+
+name: try_unwrap_no_fence
+file: src/pool/arc.rs
+old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
+new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
+expect: caught
+kill: loom loom_arc try_unwrap_races_upgrade_and_read
+
+name: into_inner_no_fence
+file: src/pool/arc.rs
+old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+expect: caught
+kill: miri miri_into_inner
+
+name: upgrade_from_zero
+file: src/pool/arc.rs
+old: 0 => return None,\n                LOCKED => 2,
+new: LOCKED => 2,
+expect: caught
+kill: host --test arc
+
+name: increment_no_overflow_check
+file: src/pool/arc.rs
+old: if old > MAX_REFCOUNT {
+new: if old > usize::MAX - 1 {
+expect: survivor: reaching the limit takes 2^63 increments on a 64-bit host (2^31 on a 32-bit target, which this machine cannot link); no API sets a count
+kill: host --test arc
+
+name: stats_release_after_push
+file: src/pool/instance.rs
+old: self.stats.on_release();\n        // SAFETY: the block came from our `take` and is unused (the caller's promise).\n        unsafe { self.list.push(Block::link(block)) };
+new: // SAFETY: the block came from our `take` and is unused (the caller's promise).\n        unsafe { self.list.push(Block::link(block)) };\n        self.stats.on_release();
+expect: pending: the stats-under-churn test (issue 12 part 3, the lead's tests/stats.rs)
+kill: host --features stats --test stats
+
+name: box_into_inner_reads_after_release
+file: src/boxed.rs
+old: let value = unsafe { self.as_ptr().read() };\n        let (block, pool) = self.into_parts();\n        drop(Release { block, pool });\n        value
+new: let ptr = self.as_ptr();\n        let (block, pool) = self.into_parts();\n        drop(Release { block, pool });\n        unsafe { ptr.read() }
+expect: caught
+kill: miri miri_into_inner
+
+name: arc_take_value_reads_after_release
+file: src/pool/arc.rs
+old: let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value)) };\n        drop(weak);
+new: let inner = this.ptr().as_ptr();\n        drop(weak);\n        let value = unsafe { ptr::read(ptr::addr_of!((*inner).value)) };
+expect: caught
+kill: miri miri_into_inner
+EOF
+)
+
+# ---------------------------------------------------------------------------------------
+# Killing commands.
+
+# loom TEST [FILTER]: one loom test file (release, --cfg loom), only tests matching FILTER.
+loom() {
+    local test=$1
+    shift
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
+        cargo test -q --release --test "$test" --no-run || return 99
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
+        cargo test -q --release --test "$test" -- --nocapture "$@"
+}
+
+# host ARGS...: `cargo test ARGS` on the host (debug).
+host() {
+    cargo test -q "$@" --no-run || return 99
+    cargo test -q "$@"
+}
+
+# miri TEST: one test file under Miri, seeds 0..BLOCKPOOL_MUTANT_MIRI_SEEDS (default 8).
+miri() {
+    local flags="-Zmiri-strict-provenance -Zmiri-many-seeds=0..${BLOCKPOOL_MUTANT_MIRI_SEEDS:-8}"
+    MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
+        cargo +nightly miri test -q --test "$1" --no-run || return 99
+    MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
+        cargo +nightly miri test -q --test "$1"
+}
+export -f loom host miri
+
+# ---------------------------------------------------------------------------------------
+
+# Splits MUTATIONS into one file per record under $work, named by index.
+work=$(mktemp -d)
+backup_file=
+backup_copy=
+restore() {
+    if [ -n "$backup_file" ]; then
+        cp "$backup_copy" "$backup_file"
+        backup_file=
+    fi
+}
+trap 'restore; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+field() { # field RECORD NAME: the first value of NAME in the record file
+    sed -n "s/^$2: //p" "$1" | head -n 1
+}
+
+awk -v dir="$work" 'BEGIN { n = 0; file = sprintf("%s/%03d", dir, n) }
+    /^$/ { if (seen) { n++; file = sprintf("%s/%03d", dir, n); seen = 0 }; next }
+    { print > file; seen = 1 }' <<<"$MUTATIONS"
+records=("$work"/*)
+
+if [ "${1:-}" = "--list" ]; then
+    for r in "${records[@]}"; do
+        printf '%-38s %-30s %-9s %s\n' "$(field "$r" name)" "$(field "$r" file)" \
+            "$(field "$r" expect | cut -d: -f1)" "$(field "$r" kill)"
+    done
+    exit 0
+fi
+
+selected=("$@")
+is_selected() {
+    [ ${#selected[@]} -eq 0 ] && return 0
+    local s
+    for s in "${selected[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+if [ ${#selected[@]} -gt 0 ]; then
+    for s in "${selected[@]}"; do
+        grep -qx "name: $s" "${records[@]}" || {
+            echo "mutants.sh: no mutation named '$s' (see --list)" >&2
+            exit 2
+        }
+    done
+fi
+
+# apply RECORD: performs every old/new edit of the record on its file (each old text must
+# occur exactly once in the file as it stands before that edit).
+apply() {
+    python3 - "$1" <<'PY'
+import sys
+record = open(sys.argv[1]).read().splitlines()
+path = next(l[len("file: "):] for l in record if l.startswith("file: "))
+olds = [l[len("old: "):] for l in record if l.startswith("old: ")]
+news = [l[len("new: "):] for l in record if l.startswith("new: ")]
+assert olds and len(olds) == len(news), "each old: needs a new:"
+text = open(path).read()
+for old, new in zip(olds, news):
+    old, new = old.replace("\\n", "\n"), new.replace("\\n", "\n")
+    count = text.count(old)
+    if count != 1:
+        sys.exit(f"mutants.sh: {path}: old text found {count} times, not once:\n{old}")
+    text = text.replace(old, new)
+open(path, "w").write(text)
+PY
+}
+
+timeout_s=${BLOCKPOOL_MUTANT_TIMEOUT:-600}
+logs=${BLOCKPOOL_MUTANT_LOGS:-target/mutants-logs}
+mkdir -p "$logs"
+results=()
+caught=0
+missed=0
+unviable=0
+bad=()
+for r in "${records[@]}"; do
+    name=$(field "$r" name)
+    is_selected "$name" || continue
+    file=$(field "$r" file)
+    expect=$(field "$r" expect)
+    kill=$(field "$r" kill)
+    backup_copy="$work/original"
+    cp "$file" "$backup_copy"
+    backup_file=$file
+    apply "$r"
+    echo "=== $name: $kill"
+    start=$SECONDS
+    set +e
+    timeout -k 10 "$timeout_s" bash -c "$kill" >"$logs/$name.log" 2>&1
+    status=$?
+    set -e
+    restore
+    took=$((SECONDS - start))
+    case $status in
+        0) outcome=MISSED ;;
+        99) outcome=UNVIABLE ;;
+        124 | 137) outcome=TIMEOUT ;;
+        *) outcome=CAUGHT ;;
+    esac
+    # The loom models print how far they got.
+    detail=$(grep -E '^loom .*FAILED after' "$logs/$name.log" | head -n 1 || true)
+    [ -n "$detail" ] || detail=$(grep -m1 -oE 'Undefined Behavior: [^:]*|panicked at [^ ]*' "$logs/$name.log" || true)
+    echo "=== $name: $outcome ($took s) $detail"
+    case $outcome in
+        CAUGHT | TIMEOUT)
+            caught=$((caught + 1))
+            [ "${expect%%:*}" = caught ] || bad+=("$name (expected ${expect%%:*}, was caught)")
+            ;;
+        MISSED)
+            missed=$((missed + 1))
+            [ "${expect%%:*}" != caught ] || bad+=("$name (missed)")
+            ;;
+        UNVIABLE)
+            unviable=$((unviable + 1))
+            bad+=("$name (does not build)")
+            ;;
+    esac
+    results+=("$(printf '%-38s %-8s %5s s  %-9s %s' "$name" "$outcome" "$took" "${expect%%:*}" "$kill")")
+done
+
+echo
+printf '%-38s %-8s %7s  %-9s %s\n' mutation outcome time expected "killing command"
+printf '%s\n' "${results[@]}"
+echo
+echo "$caught caught, $missed missed, $unviable unviable"
+if [ ${#bad[@]} -gt 0 ]; then
+    echo "not as expected: ${bad[*]}"
+    exit 1
+fi
