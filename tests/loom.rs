@@ -1,7 +1,7 @@
 //! loom model of the free list, exactly as the library runs it.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
-//! (`LOOM_MAX_PREEMPTIONS` bounds the scenarios marked `FromEnv`; 2 when unset).
+//! (`LOOM_MAX_PREEMPTIONS` bounds the scenarios marked `FromEnv(2)`; 2 when unset).
 //!
 //! Under `--cfg loom` the crate's `sync` shim swaps in loom's atomics and `build.rs`
 //! always picks the `tagged_index` backend (one `AtomicU64` head naming the top block
@@ -29,8 +29,6 @@
 #![cfg(loom)]
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
-use std::time::Instant;
 use std::vec::Vec;
 
 use loom::cell::UnsafeCell;
@@ -38,6 +36,10 @@ use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use loom::thread;
 
 use blockpool::{Block, Pool, StaticPool, Uninit};
+
+#[path = "common/loom_explore.rs"]
+mod loom_explore;
+use loom_explore::{explore, leak, Bound::*};
 
 /// A free list under test: blocks are named `0..n`.
 trait FreeList: Sync + Sized + 'static {
@@ -225,10 +227,6 @@ impl FreeList for LlscStack {
     }
 }
 
-fn leak<T>(value: T) -> &'static T {
-    std::boxed::Box::leak(std::boxed::Box::new(value))
-}
-
 /// Per-block checks shared by all threads of one execution.
 struct Checks {
     in_use: Vec<AtomicBool>,
@@ -351,63 +349,6 @@ fn three_threads_two_blocks<L: FreeList>(make: fn(usize) -> &'static L) {
     threads_on_two_blocks(make, 3, 2)
 }
 
-/// How many preemptions loom may make per execution.
-#[derive(Clone, Copy)]
-enum Bound {
-    /// None: the whole state space.
-    Unbounded,
-    /// `LOOM_MAX_PREEMPTIONS` if set, else 2.
-    FromEnv,
-    /// This many, whatever the environment says (for models too large for more).
-    Fixed(usize),
-}
-use Bound::*;
-
-/// Runs `f` under loom with the given preemption bound and prints how many executions
-/// loom explored.
-fn explore(name: &str, bound: Bound, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = match bound {
-        Unbounded => None,
-        FromEnv => builder.preemption_bound.or(Some(2)),
-        Fixed(n) => Some(n),
-    };
-    /// Prints the figures also when the model fails (while unwinding).
-    struct Report<'a> {
-        name: &'a str,
-        bound: Option<usize>,
-        executions: &'static StdAtomicUsize,
-        start: Instant,
-    }
-    impl Drop for Report<'_> {
-        fn drop(&mut self) {
-            let outcome = if std::thread::panicking() {
-                "FAILED after"
-            } else {
-                "passed,"
-            };
-            println!(
-                "loom {}: {outcome} {} executions, preemption bound {:?}, {:.2?}",
-                self.name,
-                self.executions.load(StdOrdering::Relaxed),
-                self.bound,
-                self.start.elapsed()
-            );
-        }
-    }
-    let executions = leak(StdAtomicUsize::new(0));
-    let _report = Report {
-        name,
-        bound: builder.preemption_bound,
-        executions,
-        start: Instant::now(),
-    };
-    builder.check(move || {
-        executions.fetch_add(1, StdOrdering::Relaxed);
-        f()
-    });
-}
-
 #[test]
 fn tagged_index_aba() {
     // Unbounded preemptions: this scenario's whole state space is small.
@@ -420,7 +361,7 @@ fn tagged_index_aba() {
 /// `LOOM_MAX_PREEMPTIONS` preemptions.
 #[test]
 fn tagged_index_two_threads_two_rounds() {
-    explore("tagged_index_two_threads_two_rounds", FromEnv, || {
+    explore("tagged_index_two_threads_two_rounds", FromEnv(2), || {
         threads_on_two_blocks(RealPool::new, 2, 2)
     });
 }
@@ -507,35 +448,39 @@ fn tagged_index_grow_while_allocating() {
 /// loaded before the head instead, this model fails after about 1,400 executions.)
 #[test]
 fn tagged_index_two_grows_while_allocating() {
-    explore("tagged_index_two_grows_while_allocating", FromEnv, || {
-        let pool = leak(Pool::<u64>::new());
-        let first: &'static mut [Block<u64>] = Vec::leak(vec![Block::new(), Block::new()]);
-        let second: &'static mut [Block<u64>] = Vec::leak(vec![Block::new()]);
-        let starts = [
-            first.as_ptr() as usize,
-            first.as_ptr() as usize + STRIDE,
-            second.as_ptr() as usize,
-        ];
-        let index = move |payload: *const u64| block_among(&starts, payload);
-        let one = thread::spawn(move || assert_eq!(pool.grow_exact(first), 2));
-        let two = thread::spawn(move || assert_eq!(pool.grow_exact(second), 1));
-        let mut held: Vec<blockpool::Box<&Pool<u64>>> = Vec::new();
-        for _ in 0..2 {
-            if let Some(b) = pool.alloc() {
-                let i = index(b.as_ptr());
-                assert!(
-                    held.iter().all(|h| **h != i as u64),
-                    "block {i} handed out twice"
-                );
-                // Write the payload at the address the name resolved to.
-                held.push(b.init(i as u64));
+    explore(
+        "tagged_index_two_grows_while_allocating",
+        FromEnv(2),
+        || {
+            let pool = leak(Pool::<u64>::new());
+            let first: &'static mut [Block<u64>] = Vec::leak(vec![Block::new(), Block::new()]);
+            let second: &'static mut [Block<u64>] = Vec::leak(vec![Block::new()]);
+            let starts = [
+                first.as_ptr() as usize,
+                first.as_ptr() as usize + STRIDE,
+                second.as_ptr() as usize,
+            ];
+            let index = move |payload: *const u64| block_among(&starts, payload);
+            let one = thread::spawn(move || assert_eq!(pool.grow_exact(first), 2));
+            let two = thread::spawn(move || assert_eq!(pool.grow_exact(second), 1));
+            let mut held: Vec<blockpool::Box<&Pool<u64>>> = Vec::new();
+            for _ in 0..2 {
+                if let Some(b) = pool.alloc() {
+                    let i = index(b.as_ptr());
+                    assert!(
+                        held.iter().all(|h| **h != i as u64),
+                        "block {i} handed out twice"
+                    );
+                    // Write the payload at the address the name resolved to.
+                    held.push(b.init(i as u64));
+                }
             }
-        }
-        one.join().unwrap();
-        two.join().unwrap();
-        drop(held);
-        assert_every_block_free_once(pool, &starts);
-    });
+            one.join().unwrap();
+            two.join().unwrap();
+            drop(held);
+            assert_every_block_free_once(pool, &starts);
+        },
+    );
 }
 
 /// `StaticPool`: never-used blocks are claimed from a counter and `adopt`ed (their
@@ -543,7 +488,7 @@ fn tagged_index_two_grows_while_allocating() {
 /// list; 2 threads alloc/free twice on 2 blocks.
 #[test]
 fn static_pool_fresh_and_freed_blocks() {
-    explore("static_pool_fresh_and_freed_blocks", FromEnv, || {
+    explore("static_pool_fresh_and_freed_blocks", FromEnv(2), || {
         let pool = leak(StaticPool::<u64, 2>::new());
         let base = pool as *const StaticPool<u64, 2> as usize;
         let size = std::mem::size_of::<StaticPool<u64, 2>>();
@@ -602,7 +547,7 @@ fn llsc_logic_aba() {
 
 #[test]
 fn llsc_logic_three_threads_two_blocks() {
-    explore("llsc_logic_three_threads_two_blocks", FromEnv, || {
+    explore("llsc_logic_three_threads_two_blocks", FromEnv(2), || {
         three_threads_two_blocks(LlscStack::new)
     });
 }

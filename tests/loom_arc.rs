@@ -15,6 +15,10 @@ use loom::thread;
 
 use blockpool::{Arc, ArcPool};
 
+#[path = "common/loom_explore.rs"]
+mod loom_explore;
+use loom_explore::{explore, Bound::FromEnv};
+
 /// Counts its drops, and is read and written through a loom cell.
 struct Value {
     cell: UnsafeCell<u64>,
@@ -145,9 +149,6 @@ fn try_unwrap_races_upgrade() {
 // between the last `Arc`/`Weak` of one value and the next owner of the block is then a
 // loom causality error on that cell.
 
-use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
-use std::time::Instant;
-
 /// One cell per block of a one-block `ArcPool` (the block is identified by its address,
 /// fixed on first use).
 struct Side {
@@ -244,46 +245,6 @@ fn alloc_stamped(
     }
 }
 
-/// Runs `f` under loom with preemption bound `LOOM_MAX_PREEMPTIONS` (`default` when
-/// unset) and prints the executions and time, also when the model fails.
-fn explore(name: &str, default: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = builder.preemption_bound.or(Some(default));
-    struct Report<'a> {
-        name: &'a str,
-        bound: Option<usize>,
-        executions: &'static StdAtomicUsize,
-        start: Instant,
-    }
-    impl Drop for Report<'_> {
-        fn drop(&mut self) {
-            let outcome = if std::thread::panicking() {
-                "FAILED after"
-            } else {
-                "passed,"
-            };
-            println!(
-                "loom {}: {outcome} {} executions, preemption bound {:?}, {:.2?}",
-                self.name,
-                self.executions.load(StdOrdering::Relaxed),
-                self.bound,
-                self.start.elapsed()
-            );
-        }
-    }
-    let executions: &'static StdAtomicUsize = Box::leak(Box::new(StdAtomicUsize::new(0)));
-    let _report = Report {
-        name,
-        bound: builder.preemption_bound,
-        executions,
-        start: Instant::now(),
-    };
-    builder.check(move || {
-        executions.fetch_add(1, StdOrdering::Relaxed);
-        f()
-    });
-}
-
 /// Two `Arc`s dropped in two threads (one reads through its `Arc` first), and a `Weak`
 /// upgraded and dropped beside them; then the main thread allocates the block again as
 /// soon as it is back. Whichever thread drops the value, its drop must happen after the
@@ -292,7 +253,7 @@ fn explore(name: &str, default: usize, f: impl Fn() + Sync + Send + 'static) {
 /// (`Weak::drop`: Release decrement, Acquire fence).
 #[test]
 fn value_drop_races_next_owner() {
-    explore("value_drop_races_next_owner", 3, || {
+    explore("value_drop_races_next_owner", FromEnv(3), || {
         let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
         let side = Side::new();
         let a = alloc_stamped(pool, side, 1).unwrap();
@@ -326,28 +287,32 @@ fn value_drop_races_next_owner() {
 /// access, whichever thread drops the value and whichever returns the block.
 #[test]
 fn weak_upgrade_races_last_drop_and_realloc() {
-    explore("weak_upgrade_races_last_drop_and_realloc", 3, || {
-        let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
-        let side = Side::new();
-        let a = alloc_stamped(pool, side, 1).unwrap();
-        let theirs = Arc::downgrade(&a);
-        let ours = Arc::downgrade(&a);
-        let t = thread::spawn(move || {
-            if let Some(c) = theirs.upgrade() {
+    explore(
+        "weak_upgrade_races_last_drop_and_realloc",
+        FromEnv(3),
+        || {
+            let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
+            let side = Side::new();
+            let a = alloc_stamped(pool, side, 1).unwrap();
+            let theirs = Arc::downgrade(&a);
+            let ours = Arc::downgrade(&a);
+            let t = thread::spawn(move || {
+                if let Some(c) = theirs.upgrade() {
+                    c.read();
+                }
+                drop(theirs);
+            });
+            drop(a);
+            if let Some(c) = ours.upgrade() {
                 c.read();
             }
-            drop(theirs);
-        });
-        drop(a);
-        if let Some(c) = ours.upgrade() {
-            c.read();
-        }
-        drop(ours);
-        if let Some(next) = alloc_stamped(pool, side, 2) {
-            next.read();
-        }
-        t.join().unwrap();
-    });
+            drop(ours);
+            if let Some(next) = alloc_stamped(pool, side, 2) {
+                next.read();
+            }
+            t.join().unwrap();
+        },
+    );
 }
 
 /// `get_mut` while another thread upgrades a `Weak` (breaking `get_mut`'s lock) and then
@@ -355,38 +320,42 @@ fn weak_upgrade_races_last_drop_and_realloc() {
 /// but must still see that its lock was broken and refuse, or its write races the read.
 #[test]
 fn get_mut_races_upgrade_that_drops_its_weak() {
-    explore("get_mut_races_upgrade_that_drops_its_weak", 3, || {
-        let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
-        let side = Side::new();
-        let mut a = alloc_stamped(pool, side, 1).unwrap();
-        let weak = Arc::downgrade(&a);
-        let t = thread::spawn(move || {
-            let b = weak.upgrade();
-            drop(weak);
-            if let Some(b) = b {
-                b.read();
-            }
-        });
-        if let Some(value) = Arc::get_mut(&mut a) {
-            // Unique: write through the value (to the block's side cell).
-            let stamp = value.stamp;
-            // SAFETY: `get_mut` said nobody else can reach the value (loom checks it).
-            value.side.cell.with_mut(|p| unsafe {
-                assert_eq!(*p, stamp);
-                *p = stamp;
+    explore(
+        "get_mut_races_upgrade_that_drops_its_weak",
+        FromEnv(3),
+        || {
+            let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
+            let side = Side::new();
+            let mut a = alloc_stamped(pool, side, 1).unwrap();
+            let weak = Arc::downgrade(&a);
+            let t = thread::spawn(move || {
+                let b = weak.upgrade();
+                drop(weak);
+                if let Some(b) = b {
+                    b.read();
+                }
             });
-        }
-        t.join().unwrap();
-        assert!(
-            Arc::get_mut(&mut a).is_some(),
-            "unique once the other is gone"
-        );
-        drop(a);
-        assert!(
-            alloc_stamped(pool, side, 2).is_some(),
-            "the block came back"
-        );
-    });
+            if let Some(value) = Arc::get_mut(&mut a) {
+                // Unique: write through the value (to the block's side cell).
+                let stamp = value.stamp;
+                // SAFETY: `get_mut` said nobody else can reach the value (loom checks it).
+                value.side.cell.with_mut(|p| unsafe {
+                    assert_eq!(*p, stamp);
+                    *p = stamp;
+                });
+            }
+            t.join().unwrap();
+            assert!(
+                Arc::get_mut(&mut a).is_some(),
+                "unique once the other is gone"
+            );
+            drop(a);
+            assert!(
+                alloc_stamped(pool, side, 2).is_some(),
+                "the block came back"
+            );
+        },
+    );
 }
 
 /// `try_unwrap` against an `upgrade` and a read in another thread, the unwrapped value
@@ -395,7 +364,7 @@ fn get_mut_races_upgrade_that_drops_its_weak() {
 /// upgraded `Arc`).
 #[test]
 fn try_unwrap_races_upgrade_and_read() {
-    explore("try_unwrap_races_upgrade_and_read", 3, || {
+    explore("try_unwrap_races_upgrade_and_read", FromEnv(3), || {
         let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
         let side = Side::new();
         let a = alloc_stamped(pool, side, 1).unwrap();
@@ -418,7 +387,7 @@ fn try_unwrap_races_upgrade_and_read() {
 /// the value drops it before the join, after the other's read.
 #[test]
 fn into_inner_races_into_inner() {
-    explore("into_inner_races_into_inner", 3, || {
+    explore("into_inner_races_into_inner", FromEnv(3), || {
         let pool: &'static ArcPool<Stamped, 1> = Box::leak(Box::new(ArcPool::new()));
         let side = Side::new();
         let a = alloc_stamped(pool, side, 1).unwrap();

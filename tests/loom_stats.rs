@@ -15,41 +15,17 @@
 //!   never read 2. It fails if a free decrements `in_use` after pushing its block.
 #![cfg(all(loom, feature = "stats"))]
 
-use blockpool::{Block, Pool};
+use blockpool::Pool;
 use loom::thread;
 
-fn leak<T>(value: T) -> &'static T {
-    std::boxed::Box::leak(std::boxed::Box::new(value))
-}
-
-/// A pool of `blocks` blocks of `u64`.
-fn pool(blocks: usize) -> &'static Pool<u64> {
-    let pool = leak(Pool::new());
-    let memory: &'static mut [Block<u64>] = Vec::leak((0..blocks).map(|_| Block::new()).collect());
-    assert_eq!(pool.grow_exact(memory), blocks);
-    pool
-}
-
-fn model(name: &str, bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = bound;
-    let executions = leak(std::sync::atomic::AtomicUsize::new(0));
-    let start = std::time::Instant::now();
-    builder.check(move || {
-        executions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    println!(
-        "loom {name}: passed, {} executions, preemption bound {bound:?}, {:.2?}",
-        executions.load(std::sync::atomic::Ordering::Relaxed),
-        start.elapsed()
-    );
-}
+#[path = "common/loom_explore.rs"]
+mod loom_explore;
+use loom_explore::{explore, grown_pool, Bound::*};
 
 #[test]
 fn reset_racing_an_allocation() {
-    model("reset_racing_an_allocation", None, || {
-        let pool = pool(2);
+    explore("reset_racing_an_allocation", Unbounded, || {
+        let pool = grown_pool(2);
         // Raise the mark to 2 and go back to 0 in use, so that a stale read of the
         // mark (2) can make the taker skip its update.
         drop((pool.alloc(), pool.alloc()));
@@ -70,8 +46,8 @@ fn reset_racing_an_allocation() {
 
 #[test]
 fn in_use_never_exceeds_capacity() {
-    model("in_use_never_exceeds_capacity", Some(3), || {
-        let pool = pool(1);
+    explore("in_use_never_exceeds_capacity", Fixed(3), || {
+        let pool = grown_pool(1);
         let held = pool.alloc().unwrap().into_raw();
         let freer = thread::spawn(move || {
             // SAFETY: `held` came from `into_raw` of a box of `pool`, rebuilt once.
