@@ -116,7 +116,7 @@ kill: loom loom_arc value_drop_races_next_owner
 
 name: weak_drop_no_fence
 file: src/pool/arc.rs
-old: fence(Ordering::Acquire);\n        // SAFETY: the block came from
+old: acquire_last(self.counts().1);\n        // SAFETY: the block came from
 new: // SAFETY: the block came from
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
@@ -130,7 +130,7 @@ kill: loom loom_arc value_drop_races_next_owner
 
 name: arc_drop_no_fence
 file: src/pool/arc.rs
-old: fence(Ordering::Acquire);\n        // Made first so that
+old: acquire_last(self.counts().0);\n        // Made first so that
 new: // Made first so that
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
@@ -151,14 +151,14 @@ kill: loom loom_arc get_mut_races_upgrade_that_drops_its_weak
 
 name: try_unwrap_no_fence
 file: src/pool/arc.rs
-old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
+old: acquire_last(strong);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
 new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Ok(
 expect: caught
 kill: loom loom_arc try_unwrap_races_upgrade_and_read
 
 name: into_inner_no_fence
 file: src/pool/arc.rs
-old: fence(Ordering::Acquire);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+old: acquire_last(strong);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
 new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
 expect: caught
 kill: miri miri_into_inner

@@ -16,6 +16,8 @@
 //! per-block in-use flags catch a block handed out twice; draining the pools at the end
 //! catches a lost block. With more threads than blocks the pools run empty often. With
 //! the `test-hooks` feature, pops yield inside their ABA window now and then.
+//! `threads_share_arcs_and_objects` adds `Arc`/`Weak` and `ObjectPool` traffic: values
+//! whose last drop races other holders' reads and the block's next owner.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -189,6 +191,91 @@ fn threads_hammer_three_pools() {
         BLOCKS,
         "singleton pool lost a block"
     );
+}
+
+/// A value shared by `Arc`s whose destructor writes to it: if the last `Arc`'s drop were
+/// not ordered after every other holder's reads (only the counts order them), TSan would
+/// report the write against a read.
+struct Shared {
+    words: [usize; 4],
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        assert!(self.words.iter().all(|&w| w == self.words[0]), "torn value");
+        self.words = [0; 4];
+    }
+}
+
+static ARCS: blockpool::ArcPool<Shared, BLOCKS> = blockpool::ArcPool::new();
+static OBJECTS: blockpool::ObjectPool<[usize; 4], BLOCKS> = blockpool::ObjectPool::new([0; 4]);
+type SharedArc = blockpool::Arc<&'static blockpool::ArcPool<Shared, BLOCKS>>;
+
+/// Arc/Weak and ObjectPool traffic: each thread allocates `Arc`s, hands a clone to the
+/// next thread through a mailbox (the handoff itself is Release/Acquire: what it
+/// publishes is the value's creation, nothing else), reads the value, downgrades, drops,
+/// upgrades and drops again, so that every drop races the other holder's reads and the
+/// block's next owner; and it borrows `Object`s, whose values pass from one owner to the
+/// next through the free list.
+#[test]
+fn threads_share_arcs_and_objects() {
+    use std::sync::atomic::AtomicPtr;
+    static MAILBOXES: [AtomicPtr<Shared>; THREADS] =
+        [const { AtomicPtr::new(std::ptr::null_mut()) }; THREADS];
+    /// Reads an `Arc` that someone else may drop at the same time, then lets it go the
+    /// long way round: downgrade, drop, upgrade, read, drop.
+    fn use_and_drop(arc: SharedArc) {
+        let first = arc.words[0];
+        assert!(arc.words.iter().all(|&w| w == first), "torn value");
+        let weak = blockpool::Arc::downgrade(&arc);
+        drop(arc);
+        if let Some(again) = weak.upgrade() {
+            assert_eq!(again.words, [first; 4], "value changed while shared");
+        }
+    }
+    fn rebuild(raw: *mut Shared) -> Option<SharedArc> {
+        // SAFETY: only `into_raw` pointers of `ARCS` are put in a mailbox, and each is
+        // taken out (swapped for null or another) exactly once.
+        std::ptr::NonNull::new(raw).map(|p| unsafe { blockpool::Arc::from_raw(p, &ARCS) })
+    }
+    let rounds = operations() / 8 / THREADS;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|id| {
+            thread::spawn(move || {
+                for round in 0..rounds {
+                    let pattern = id << 32 | round;
+                    if let Ok(arc) = ARCS.alloc(Shared {
+                        words: [pattern; 4],
+                    }) {
+                        let clone = blockpool::Arc::into_raw(arc.clone()).as_ptr();
+                        // AcqRel: publishes our clone; takes over whatever was there.
+                        let displaced = MAILBOXES[(id + 1) % THREADS].swap(clone, Ordering::AcqRel);
+                        rebuild(displaced).into_iter().for_each(use_and_drop);
+                        use_and_drop(arc);
+                    }
+                    // Acquire: the value's creation happens before our reads.
+                    let mine = MAILBOXES[id].swap(std::ptr::null_mut(), Ordering::AcqRel);
+                    rebuild(mine).into_iter().for_each(use_and_drop);
+                    if let Some(mut object) = OBJECTS.request() {
+                        assert!(object.iter().all(|&w| w == object[0]), "torn object");
+                        *object = [pattern; 4];
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for mailbox in &MAILBOXES {
+        rebuild(mailbox.swap(std::ptr::null_mut(), Ordering::Acquire))
+            .into_iter()
+            .for_each(use_and_drop);
+    }
+    let all: Vec<_> = std::iter::from_fn(|| ARCS.alloc(Shared { words: [0; 4] }).ok()).collect();
+    assert_eq!(all.len(), BLOCKS, "an Arc block was lost");
+    let objects: Vec<_> = std::iter::from_fn(|| OBJECTS.request()).collect();
+    assert_eq!(objects.len(), BLOCKS, "an object was lost");
 }
 
 /// What `tsan_control` runs in a child process: a block handed from one thread to
