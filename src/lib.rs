@@ -132,7 +132,10 @@
 //! returns an `AllocFuture` that completes when a block is free,
 //! woken by whichever context frees one: a thread, an interrupt handler, a signal
 //! handler. No executor dependency; cancellation-safe; no fairness (every free wakes all
-//! waiters, the first polled wins). See `AllocFuture` for the details.
+//! waiters, the first polled wins). A free in an interrupt or signal handler wakes the
+//! waiting future's [`Waker`](core::task::Waker) right there, so the executor's wakers
+//! must be safe to wake in that context (no lock, no allocation: e.g. a waker that sets
+//! an atomic flag). See `AllocFuture` for the details.
 //! ```
 //! # #[cfg(feature = "async")]
 //! # {

@@ -257,6 +257,22 @@ impl Waiters {
 ///   wait with their wakers registered; beyond that, a future that finds all slots taken
 ///   wakes itself and is polled again (it busy-polls through its executor until a slot
 ///   frees).
+/// - **Which wakers may be woken from an interrupt or signal handler.** A free calls
+///   the registered [`Waker::wake`] (and drops the waker) in whatever context frees the
+///   block. The pool's own part of that is safe anywhere (atomics only, nothing waits),
+///   but what `wake` does is the executor's: if a block can be freed in an interrupt or
+///   signal handler while a future waits, every waker registered with this pool must be
+///   safe to wake and drop there: it must not take a lock that the interrupted context
+///   may hold, nor allocate or free memory, nor wait. A waker that only sets an atomic
+///   flag (or pends an interrupt) and has no reference count, as embedded executors'
+///   wakers do, qualifies; `tests/async_signal.rs` runs such a one, woken from a
+///   `SIGALRM` handler. Most host executors' wakers (a mutex-protected queue, an `Arc`
+///   whose drop may free memory) are *not* async-signal-safe: with them, free blocks in
+///   threads only, or hand the free to a thread.
+/// - **A forgotten future keeps its slot.** `mem::forget` on a waiting future (or leaking
+///   it) never gives its slot back: the slot and its waker stay claimed for good, and
+///   with all 4 slots lost that way every later waiter of the pool busy-polls. Drop
+///   futures instead of forgetting them.
 /// - **Fairness: none.** All waiters are woken by each free; whichever is polled first
 ///   takes the block, and a synchronous `alloc` may take it before any of them. There is
 ///   no FIFO order, so under sustained contention a waiter can starve.
