@@ -272,9 +272,13 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// table); not for a [`Pool`] on the other backends, which keep no table. A
     /// foreign block would otherwise go back to the wrong pool's free list when the box
     /// is dropped, and that pool would later hand a block out twice. The check is
-    /// on `from_raw` only, never on `alloc` or drop (`cargo bench --bench free_list`,
-    /// group `raw_round_trip`, measures what it adds to an `into_raw`/`from_raw` round
-    /// trip).
+    /// on `from_raw` only, never on `alloc` or drop. What it costs (x86_64, 64-byte
+    /// blocks, `cargo bench --bench free_list -- raw_round_trip`, two runs alternating
+    /// with the check removed as in `scripts/mutants.sh from_raw_unchecked`): an
+    /// alloc + `into_raw` + `from_raw` + drop on an instance `Pool` took 8.7 and 9.9 ns
+    /// with the check, 7.2 and 6.9 ns without (two dependent loads: the block's header,
+    /// then the region entry); on a `StaticPool` (address arithmetic only) 7.3 and 8.1 ns
+    /// with it, 8.0 and 8.0 ns without, no difference beyond the noise.
     ///
     /// [`StaticPool`]: crate::StaticPool
     /// [`Pool`]: crate::Pool
