@@ -13,7 +13,10 @@
 #     the real pop/push of thumbv7m, thumbv7em, thumbv8m.main and thumbv6m, and the
 #     rejection of a real heapless-0.7-style pop compiled by rustc);
 #  6. the instruction counts of the alloc and free fast paths (static, and executed
-#     under QEMU one instruction per translation block).
+#     under QEMU one instruction per translation block);
+#  7. where pool storage lands: `.data` under 64 bytes with two 32 KiB pools, the pools
+#     in `.bss`, `#[link_section]` pools in `.pool_ram` (and a negative control); a host
+#     binary whose size does not grow with its pool's block count.
 #
 # Self-sufficient on a fresh Debian 12 machine with rustup (installs targets, QEMU and
 # llvm-objdump when missing). Exits non-zero on any failure. A few minutes.
@@ -26,6 +29,7 @@ out="$root/target/firmware-ci"   # ELFs and logs of this run
 mkdir -p "$out"
 
 QEMU_TIMEOUT="${QEMU_TIMEOUT:-120}"
+V8M_BASE=()   # thumbv8m.base-none-eabi once its nightly build is set up (below)
 LIB_TARGETS=(
     thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf
     riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf
@@ -125,6 +129,10 @@ for t in thumbv7m-none-eabi thumbv7em-none-eabihf thumbv6m-none-eabi; do
     done
 done
 step "build thumbv8m.main fastpath" build thumbv8m.main-none-eabihf fastpath fastpath
+for t in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf; do
+    step "build $t placed" build "$t" placed placed --features placed
+done
+step "build placed-control" build thumbv7em-none-eabihf placed placed-control --features placed-control
 step "build stress-selftest-leak" build thumbv7m-none-eabi stress stress-selftest-leak --features selftest-leak
 # The window test needs blockpool's test-hooks feature.
 for t in thumbv7m-none-eabi thumbv7em-none-eabihf; do
@@ -253,6 +261,66 @@ echo "  call frame push/mov/pop included, the caller's bl not), on the fast path
 echo "  from a non-empty list, a push, no retry); static: the whole function, cold paths"
 echo "  included. blockpool_alloc/free: pool!(T) grown from memory (Pool<T>);"
 echo "  *_static: pool!(T, blocks = N) (StaticPool)."
+
+# ------------------------------------------------------- 7. where pool storage lands
+# Issue 13: a pool's storage starts all zeros, so it is `.bss` (no flash image, no copy
+# at reset); `#[link_section]` given to `pool!`/`arc_pool!` places the pool's blocks.
+# section_of ELF SYMBOL: the name of the section that holds SYMBOL (demangled).
+section_of() {
+    local elf="$1" sym="$2" ndx
+    ndx="$(readelf -sW -C "$elf" | awk -v s="$sym" '$8 == s {print $7; exit}')"
+    [ -n "$ndx" ] || { echo "no symbol $sym"; return 1; }
+    readelf -SW "$elf" | sed -n 's/^ *\[ *\([0-9]*\)\] \([^ ]*\) .*/\1 \2/p' | awk -v n="$ndx" '$1 == n {print $2}'
+}
+# storage_check ELF: .data under 64 bytes; the 32 KiB pools in .bss; the placed ones in
+# .pool_ram.
+storage_check() {
+    local elf="$1" data sym where
+    [ -f "$elf" ] || { echo "no $elf (its build failed)"; return 1; }
+    data="$(readelf -SW "$elf" | sed -n 's/^ *\[ *[0-9]*\] \.data  *[A-Z]*  *[0-9a-f]*  *[0-9a-f]*  *\([0-9a-f]*\) .*/\1/p')"
+    data="$((16#${data:-0}))"
+    printf '  %-60s .data %6s bytes\n' "${elf#"$out"/}" "$data"
+    for sym in placed::STATIC_POOL placed::Fixed::instance::POOL \
+        placed::Placed::instance::POOL placed::PlacedArc::instance::POOL; do
+        where="$(section_of "$elf" "$sym")"
+        printf '    %-44s in %s\n' "$sym" "$where"
+        case "$sym" in
+            *Placed*) [ "$where" = .pool_ram ] || { echo "FAIL: $sym is not in .pool_ram"; return 1; } ;;
+            *) [ "$where" = .bss ] || { echo "FAIL: $sym is not in .bss"; return 1; } ;;
+        esac
+    done
+    [ "$data" -lt 64 ] || { echo "FAIL: .data is $data bytes (limit 63)"; return 1; }
+}
+storage_control() {
+    if storage_check "$out/thumbv7em-none-eabihf/placed-control"; then
+        echo "FAIL: the check passed a firmware with a non-zero ObjectPool in .data"; return 1
+    fi
+    echo "  -> the negative control (ObjectPool with a non-zero value) failed the check, as it must"
+}
+# The host: a binary's size does not grow with its pool's block count.
+host_size() {
+    local small big control
+    cd "$root"
+    BLOCKPOOL_STORAGE_BLOCKS=16 BLOCKPOOL_STORAGE_CONTROL=0 cargo build -q --release --example storage_size
+    small="$(stat -c %s target/release/examples/storage_size)"
+    BLOCKPOOL_STORAGE_BLOCKS=1024 BLOCKPOOL_STORAGE_CONTROL=0 cargo build -q --release --example storage_size
+    big="$(stat -c %s target/release/examples/storage_size)"
+    ./target/release/examples/storage_size >/dev/null
+    BLOCKPOOL_STORAGE_BLOCKS=1024 BLOCKPOOL_STORAGE_CONTROL=1 cargo build -q --release --example storage_size
+    control="$(stat -c %s target/release/examples/storage_size)"
+    echo "  host StaticPool<[u8; 4096], N>: file $small bytes with N = 16, $big with N = 1024;"
+    echo "  with the control (an ObjectPool of 1024 non-zero 4 KiB blocks): $control"
+    [ $((big - small)) -lt 4096 ] || { echo "FAIL: the binary grew by $((big - small)) bytes"; return 1; }
+    [ $((control - big)) -ge $((4096 * 1024)) ] || { echo "FAIL: the control did not grow: the check cannot see .data"; return 1; }
+}
+section "7. pool storage: .bss, #[link_section] placement"
+for t in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf "${V8M_BASE[@]}"; do
+    step "storage $t" storage_check "$out/$t/placed"
+done
+step "placed firmware on mps2-an386 (blocks handed out from .pool_ram)" \
+    run mps2-an386 "$out/thumbv7em-none-eabihf/placed"
+step "storage check negative control" storage_control
+step "host binary size independent of N" host_size
 
 # ---------------------------------------------------------------- verdict
 if [ "${#failed[@]}" -ne 0 ]; then
