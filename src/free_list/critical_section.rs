@@ -1,6 +1,6 @@
-//! Free list for targets without any compare-and-swap (thumbv6m, riscv32imc, and other
-//! targets that reach neither of the lock-free backends): a linked stack whose pop and
-//! push run inside [`critical_section::with`].
+//! Free list for targets that reach neither lock-free backend (thumbv6m, riscv32imc,
+//! riscv32imac; the crate docs' target table says which and why): a linked stack whose
+//! pop and push run inside [`critical_section::with`].
 //!
 //! **Progress: not lock-free.** With a single-core critical-section implementation
 //! (interrupts masked, e.g. `cortex-m`'s `critical-section-single-core`) every operation
