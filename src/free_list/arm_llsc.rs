@@ -1,6 +1,7 @@
 //! Free list for 32-bit ARM with exclusive accesses (ARMv7-M, ARMv7E-M, ARMv8-M
-//! mainline, ARMv7-A/R): a Treiber stack of plain pointers whose pop and push are
-//! `ldrex`/`strex` sequences in inline assembly.
+//! baseline and mainline, ARMv7-A/R; `build.rs` probes that the instructions below
+//! assemble; the crate docs' target table lists them): a Treiber stack of plain
+//! pointers whose pop and push are `ldrex`/`strex` sequences in inline assembly.
 //!
 //! LL/SC needs no ABA tag, *provided* the load of the top block's `next` link lies
 //! inside the exclusive window:
@@ -27,7 +28,14 @@
 //! the disassembly of the firmware to keep it so.
 //!
 //! The `dmb` barriers make pop an acquire and push a release on multi-core parts
-//! (ARMv7-A clusters, dual-core Cortex-M33/M7 chips); heapless 0.9 has none.
+//! (ARMv7-A clusters, dual-core Cortex-M33/M7 chips); heapless 0.9.4 has none. The
+//! `single-core` feature leaves them out, for parts with one core: the core observes
+//! its own accesses in program order, interrupt handlers included; a second core or a
+//! DMA engine that reads a block's contents after it changed hands needs them.
+//!
+//! Registers are named explicitly (r0-r3, r12; r4-r5 in the test-hooks build): the
+//! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
+//! the compiler picked could make a user's build fail to assemble there.
 //!
 //! `clrex` on the empty path matters: an interrupt handler that finds the list empty
 //! would otherwise return with its reservation on `head` still open, and the `strex` of
@@ -37,12 +45,75 @@
 //! Interrupt-safe: nothing waits for the interrupted context.
 
 use core::arch::asm;
+
+// The barriers of the pop (acquire) and the push (release), as lines of their `asm!`:
+// `dmb` by default; nothing with the `single-core` feature, for single-core parts
+// whose only other observers are the core's own interrupt handlers, which see its
+// accesses in program order (see the crate docs).
+#[cfg(not(feature = "single-core"))]
+macro_rules! acquire_barrier {
+    () => {
+        "dmb"
+    };
+}
+#[cfg(feature = "single-core")]
+macro_rules! acquire_barrier {
+    () => {
+        ""
+    };
+}
+#[cfg(not(feature = "single-core"))]
+macro_rules! release_barrier {
+    () => {
+        "dmb"
+    };
+}
+#[cfg(feature = "single-core")]
+macro_rules! release_barrier {
+    () => {
+        ""
+    };
+}
 use core::ptr::{self, NonNull};
 
 use crate::sync::AtomicPtr;
 
 /// The most blocks one pool can hold on this backend (no limit but memory).
 pub const MAX_BLOCKS: usize = usize::MAX;
+
+/// The push, one LL/SC sequence for a chain and for one block: `r0` is the chain's first
+/// header, `r1` the address of `head`, `$last` the register holding the chain's last
+/// header (`r0` itself for one block); `r3` and `r12` are scratch.
+///
+/// Why it is sound: `head` is the list's atomic and the last header is owned by the
+/// caller, so every access is to a valid, aligned word. The last header's `next` is
+/// written with the value of `head` we then hold the exclusive reservation on; if `head`
+/// changed in between we start again, and the new `ldrex` replaces the reservation (no
+/// `clrex` needed: this sequence never `strex`es without its own `ldrex` first, and it
+/// leaves only by a successful `strex`, which closes the reservation). The link is
+/// stored *before* the `ldrex`, outside the window: whether an ordinary store between
+/// `ldrex` and `strex` clears the monitor is IMPLEMENTATION DEFINED (an M-profile monitor
+/// need not compare addresses), and where it does it would livelock the push. The `dmb`
+/// between the link store and the `strex` (absent with `single-core`) makes the push a
+/// release: the link and everything the freer wrote before are visible to a core that
+/// sees the new head. The asm is not `nomem`, so it is a compiler barrier too.
+macro_rules! push_sequence {
+    ($last:literal, $($operands:tt)*) => {
+        asm!(
+            "2:",
+            "ldr r3, [r1]",
+            concat!("str r3, [", $last, "]"),
+            release_barrier!(),
+            "ldrex r12, [r1]",
+            "cmp r12, r3",
+            "bne 2b",
+            "strex r3, r0, [r1]",
+            "cmp r3, #0",
+            "bne 2b",
+            $($operands)*
+        )
+    };
+}
 
 /// The free list's header in each block: the address of the next free block.
 #[repr(C)]
@@ -85,114 +156,96 @@ impl FreeList {
         let top: *mut Link;
         #[cfg(feature = "test-hooks")]
         let hook = hook::POP_WINDOW_STORE.as_ptr();
-        #[cfg(feature = "test-hooks")]
-        let retries: usize;
         // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
         // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
         // value of `head` is the header of a block of this pool (`'static` memory), whose
         // first word is `next`. The sequence is the one argued in the module docs; the
-        // asm is not `nomem`, so it is also a compiler barrier.
+        // asm is not `nomem`, so it is also a compiler barrier. The test-hooks build
+        // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
+        // stores to the address a test armed it with (`set_window_store`, test-only: the
+        // test names a register such as NVIC's set-pending).
         unsafe {
             #[cfg(not(feature = "test-hooks"))]
             asm!(
                 "2:",
-                "ldrex {top}, [{head}]",
-                "cmp {top}, #0",
+                "ldrex r0, [r1]",
+                "cmp r0, #0",
                 "beq 3f",
-                "ldr {next}, [{top}]",
-                "strex {fail}, {next}, [{head}]",
-                "cmp {fail}, #0",
+                "ldr r2, [r0]",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
                 "bne 2b",
-                "dmb",
+                acquire_barrier!(),
                 "b 4f",
                 "3:",
                 "clrex",
                 "4:",
-                head = in(reg) self.head.as_ptr(),
-                top = out(reg) top,
-                next = out(reg) _,
-                fail = out(reg) _,
+                in("r1") self.head.as_ptr(),
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
                 options(nostack),
             );
             // Test build: between the load of `next` and the `strex`, store a word to the
             // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
             // count how often the `strex` failed.
             #[cfg(feature = "test-hooks")]
+            // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
+            // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
+            // retrying context writes it, after any handler that interrupted it returned).
             asm!(
-                "mov {retries}, #0",
                 "2:",
-                "ldrex {top}, [{head}]",
-                "cmp {top}, #0",
+                "ldrex r0, [r1]",
+                "cmp r0, #0",
                 "beq 3f",
-                "ldr {next}, [{top}]",
-                "ldr {scratch}, [{hook}]",
-                "cmp {scratch}, #0",
+                "ldr r2, [r0]",
+                "ldr r3, [r4]",
+                "cmp r3, #0",
                 "beq 5f",
-                "ldr {next2}, [{hook}, #4]",
-                "str {next2}, [{scratch}]",
+                "ldr r5, [r4, #4]",
+                "str r5, [r3]",
                 "5:",
-                "strex {fail}, {next}, [{head}]",
-                "cmp {fail}, #0",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
                 "beq 6f",
-                "adds {retries}, {retries}, #1",
+                "ldr r3, [r4, #8]",
+                "adds r3, r3, #1",
+                "str r3, [r4, #8]",
                 "b 2b",
                 "6:",
-                "dmb",
+                acquire_barrier!(),
                 "b 4f",
                 "3:",
                 "clrex",
                 "4:",
-                head = in(reg) self.head.as_ptr(),
-                hook = in(reg) hook,
-                top = out(reg) top,
-                next = out(reg) _,
-                next2 = out(reg) _,
-                scratch = out(reg) _,
-                fail = out(reg) _,
-                retries = out(reg) retries,
+                in("r1") self.head.as_ptr(),
+                in("r4") hook,
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
+                out("r5") _,
                 options(nostack),
             );
         }
-        #[cfg(feature = "test-hooks")]
-        hook::POP_RETRIES.fetch_add(retries, crate::sync::Ordering::Relaxed);
         NonNull::new(top)
     }
 
     /// Puts the chain `first ..= last` (already linked through `next`) on top.
     #[inline]
     fn push_chain(&self, first: NonNull<Link>, last: NonNull<Link>) {
-        // SAFETY: `head` is our atomic and `last` a header the caller owns, so every
-        // access is to a valid, aligned word. `last.next` is written with the value of
-        // `head` we then hold the exclusive reservation on; if `head` changed in between
-        // we drop the reservation (`clrex`) and start again. The `dmb` between the
-        // `next` store and the `strex` makes this a release: the link and everything the
-        // freer wrote before are visible to a core that sees the new head.
+        // SAFETY: as for `push_sequence!` (below), with `last` the chain's last header,
+        // which the caller owns.
         unsafe {
-            asm!(
-                "2:",
-                "ldr {current}, [{head}]",
-                "str {current}, [{last}]",
-                "dmb",
-                "ldrex {seen}, [{head}]",
-                "cmp {seen}, {current}",
-                "bne 3f",
-                "strex {fail}, {first}, [{head}]",
-                "cmp {fail}, #0",
-                "bne 2b",
-                "b 4f",
-                "3:",
-                "clrex",
-                "b 2b",
-                "4:",
-                head = in(reg) self.head.as_ptr(),
-                first = in(reg) first.as_ptr(),
-                last = in(reg) last.as_ptr(),
-                current = out(reg) _,
-                seen = out(reg) _,
-                fail = out(reg) _,
+            push_sequence!(
+                "r2",
+                in("r0") first.as_ptr(),
+                in("r1") self.head.as_ptr(),
+                in("r2") last.as_ptr(),
+                out("r3") _,
+                out("r12") _,
                 options(nostack),
-            );
-        }
+            )
+        };
     }
 
     /// Returns a block to the list.
@@ -202,7 +255,18 @@ impl FreeList {
     /// not used by anyone any more.
     #[inline]
     pub unsafe fn push(&self, link: NonNull<Link>) {
-        self.push_chain(link, link);
+        // SAFETY: as for `push_sequence!`, with a chain of one block: `link` is first and
+        // last (one register, so no copy of it is made).
+        unsafe {
+            push_sequence!(
+                "r0",
+                in("r0") link.as_ptr(),
+                in("r1") self.head.as_ptr(),
+                out("r3") _,
+                out("r12") _,
+                options(nostack),
+            )
+        };
     }
 
     /// Adds `count` blocks, `stride` bytes apart from `first` on, to the list; returns
@@ -251,11 +315,14 @@ impl FreeList {
 pub mod hook {
     use crate::sync::{AtomicUsize, Ordering};
 
-    /// `[address, value]`: while `address` is non-zero, every pop stores `value` to it
-    /// between its load of `next` and its `strex`.
-    pub static POP_WINDOW_STORE: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
-    /// How many times a pop's `strex` failed and the pop started again.
-    pub static POP_RETRIES: AtomicUsize = AtomicUsize::new(0);
+    /// `[address, value, retries]`: while `address` is non-zero, every pop stores
+    /// `value` to it between its load of `next` and its `strex`; `retries` counts the
+    /// pops' failed `strex`es (each pop that retries adds one per retry).
+    pub static POP_WINDOW_STORE: [AtomicUsize; 3] = [
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ];
 
     /// Arms (or, with `address == 0`, disarms) the store inside the window.
     pub fn set_window_store(address: usize, value: usize) {
@@ -265,6 +332,6 @@ pub mod hook {
 
     /// Failed `strex`es of pops so far.
     pub fn pop_retries() -> usize {
-        POP_RETRIES.load(Ordering::Relaxed)
+        POP_WINDOW_STORE[2].load(Ordering::Relaxed)
     }
 }

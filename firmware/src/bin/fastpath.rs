@@ -51,13 +51,53 @@ pub fn blockpool_free_static(b: Box<Fixed, Uninit>) {
     drop(b)
 }
 
+// heapless 0.9.4's `box_pool!`, the peer, in the same firmware (ARM LL/SC targets). A
+// `MaybeUninit` payload, so that its `alloc(value)` copies nothing, as blockpool's
+// `alloc()` does not.
+#[cfg(heapless_peer)]
+heapless::box_pool!(Peer: core::mem::MaybeUninit<Payload>);
+
+/// heapless 0.9.4's allocation (the pop).
+#[cfg(heapless_peer)]
+#[no_mangle]
+#[inline(never)]
+pub fn heapless_alloc() -> Option<heapless::pool::boxed::Box<Peer>> {
+    Peer.alloc(core::mem::MaybeUninit::uninit()).ok()
+}
+
+/// heapless 0.9.4's free (the push).
+#[cfg(heapless_peer)]
+#[no_mangle]
+#[inline(never)]
+pub fn heapless_free(b: heapless::pool::boxed::Box<Peer>) {
+    drop(b)
+}
+
 #[entry]
 fn main() -> ! {
     static mut MEMORY: [Block<Payload>; 2] = [const { Block::new() }; 2];
     // cortex-m-rt made `MEMORY` a `&'static mut` (`main` runs once).
     Grown::grow_exact(MEMORY);
+    #[cfg(heapless_peer)]
+    {
+        use heapless::pool::boxed::BoxBlock;
+        static mut PEER_BLOCKS: [BoxBlock<core::mem::MaybeUninit<Payload>>; 2] =
+            [const { BoxBlock::new() }; 2];
+        // SAFETY: `main` runs once and this is the only reference ever made to it.
+        for block in unsafe { &mut *core::ptr::addr_of_mut!(PEER_BLOCKS) } {
+            Peer.manage(block);
+        }
+    }
     let mut ok = true;
     for _ in 0..2 {
+        #[cfg(heapless_peer)]
+        {
+            let h = heapless_alloc();
+            ok &= h.is_some();
+            if let Some(h) = h {
+                heapless_free(h);
+            }
+        }
         let a = blockpool_alloc();
         ok &= a.is_some();
         if let Some(a) = a {
