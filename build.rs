@@ -106,4 +106,14 @@ fn main() {
         "critical_section".into()
     };
     println!("cargo:rustc-cfg=blockpool_backend=\"{backend}\"");
+    // M-profile (Cortex-M): exception entry and return clear the local exclusive monitor,
+    // which lets the LL/SC pop leave its empty path without `clrex` (see `arm_llsc.rs`).
+    // By name; a target this misses keeps the `clrex`, which is right everywhere.
+    println!("cargo:rustc-check-cfg=cfg(blockpool_m_profile)");
+    if ["thumbv6m", "thumbv7m", "thumbv7em", "thumbv8m"]
+        .iter()
+        .any(|prefix| target.starts_with(prefix))
+    {
+        println!("cargo:rustc-cfg=blockpool_m_profile");
+    }
 }

@@ -14,8 +14,8 @@
 //!          strex fail, next, [head] ; fails if anything touched the monitor since ldrex
 //!          cmp   fail, #0
 //!          bne   1b
-//!          dmb                      ; acquire
-//!   empty: clrex                    ; close the window we opened
+//!          dmb                      ; acquire (not with `single-core`)
+//!   empty: clrex                    ; close the window we opened (not on M-profile)
 //! ```
 //!
 //! Any exception taken between `ldrex` and `strex` clears the local monitor (M-profile
@@ -37,9 +37,19 @@
 //! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
 //! the compiler picked could make a user's build fail to assemble there.
 //!
-//! `clrex` on the empty path matters: an interrupt handler that finds the list empty
-//! would otherwise return with its reservation on `head` still open, and the `strex` of
-//! the pop it interrupted could then succeed on a stale view.
+//! `clrex` on the empty path matters on A/R-profile cores: an interrupt handler that
+//! finds the list empty would otherwise return with its reservation on `head` still
+//! open, and the `strex` of the pop it interrupted could then succeed on a stale view.
+//! On M-profile cores (Cortex-M; `build.rs` sets `blockpool_m_profile` by target name)
+//! the architecture clears the local monitor on every exception entry and return
+//! (ARMv7-M and ARMv8-M: "changed to Open Access automatically as part of an exception
+//! entry or exit sequence"; the window firmware shows it under QEMU), so a reservation
+//! left open by an empty pop never reaches another context, and the interrupted pop's
+//! `strex` fails anyway. Every `strex` here follows its own `ldrex`, so a reservation
+//! left open in the same context is replaced before it is used. The M-profile pop
+//! therefore leaves its empty path as it is, which saves the success path a branch
+//! around the `clrex` (and, as `top` is in `r0`, a `cbz` replaces `cmp`/`beq`). The
+//! test-hooks build keeps the `clrex` form on every target.
 //!
 //! Progress: lock-free (a `strex` fails only if another context's access intervened).
 //! Interrupt-safe: nothing waits for the interrupted context.
@@ -165,7 +175,26 @@ impl FreeList {
         // stores to the address a test armed it with (`set_window_store`, test-only: the
         // test names a register such as NVIC's set-pending).
         unsafe {
-            #[cfg(not(feature = "test-hooks"))]
+            // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
+            // (Thumb only, `r0` is a low register): the success path falls through.
+            #[cfg(all(not(feature = "test-hooks"), blockpool_m_profile))]
+            asm!(
+                "2:",
+                "ldrex r0, [r1]",
+                "cbz r0, 3f",
+                "ldr r2, [r0]",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
+                "bne 2b",
+                acquire_barrier!(),
+                "3:",
+                in("r1") self.head.as_ptr(),
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
+                options(nostack),
+            );
+            #[cfg(all(not(feature = "test-hooks"), not(blockpool_m_profile)))]
             asm!(
                 "2:",
                 "ldrex r0, [r1]",
