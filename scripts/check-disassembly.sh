@@ -260,10 +260,10 @@ check_elf() {
         llsc-m-single) kind=llsc; export MPROFILE=1 SINGLE=1 ;;
         llsc-single) kind=llsc; export SINGLE=1 ;;
     esac
-    for sym in blockpool_alloc blockpool_alloc_static; do
+    for sym in blockpool_alloc blockpool_alloc_static blockpool_alloc_direct; do
         listing "$elf" "$sym" | check_listing "$kind-pop" "$sym" || failures=$((failures + 1))
     done
-    for sym in blockpool_free blockpool_free_static; do
+    for sym in blockpool_free blockpool_free_static blockpool_free_direct; do
         listing "$elf" "$sym" | check_listing "$kind-push" "$sym" || failures=$((failures + 1))
     done
     return "$failures"

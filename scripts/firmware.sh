@@ -281,7 +281,7 @@ count() {
          END { if (prev ~ /^(blockpool|heapless)_/) last[prev] = n
                for (s in last) print s, last[s] }' "$log" | sort > "$out/$t/$name.counts"
     for f in blockpool_alloc blockpool_free blockpool_alloc_static blockpool_free_static \
-        heapless_alloc heapless_free; do
+        blockpool_alloc_direct blockpool_free_direct heapless_alloc heapless_free; do
         executed="$(awk -v f="$f" '$1 == f {print $2}' "$out/$t/$name.counts")"
         if [ -z "$executed" ]; then
             case "$f" in heapless_*) continue ;; esac  # no heapless pool on thumbv6m
@@ -316,10 +316,14 @@ guard_counts() {
         guard "$t" fastpath blockpool_free 14
         guard "$t" fastpath blockpool_alloc_static 13
         guard "$t" fastpath blockpool_free_static 14
+        guard "$t" fastpath blockpool_alloc_direct 15
+        guard "$t" fastpath blockpool_free_direct 12
         guard "$t" fastpath-single blockpool_alloc 11
         guard "$t" fastpath-single blockpool_free 13
         guard "$t" fastpath-single blockpool_alloc_static 12
         guard "$t" fastpath-single blockpool_free_static 13
+        guard "$t" fastpath-single blockpool_alloc_direct 14
+        guard "$t" fastpath-single blockpool_free_direct 11
         # The single-core grown pool's alloc must stay within heapless 0.9.4's.
         guard "$t" fastpath-single blockpool_alloc \
             "$(awk -v t="$t" '$1 == t && $2 == "fastpath-single" && $3 == "heapless_alloc" {print $4}' "$out/counts.txt")"
@@ -328,6 +332,8 @@ guard_counts() {
     guard thumbv6m-none-eabi fastpath blockpool_free 11
     guard thumbv6m-none-eabi fastpath blockpool_alloc_static 13
     guard thumbv6m-none-eabi fastpath blockpool_free_static 11
+    guard thumbv6m-none-eabi fastpath blockpool_alloc_direct 13
+    guard thumbv6m-none-eabi fastpath blockpool_free_direct 10
     echo "  counts within the limits of firmware/README.md"
 }
 step "instruction counts within their limits" guard_counts
@@ -335,7 +341,8 @@ echo "  executed: instructions run from the function's first one to its return (
 echo "  call frame push/mov/pop included, the caller's bl not), on the fast path (a pop"
 echo "  from a non-empty list, a push, no retry); static: the whole function, cold paths"
 echo "  included. blockpool_alloc/free: pool!(T) grown from memory (Pool<T>);"
-echo "  *_static: pool!(T, blocks = N) (StaticPool)."
+echo "  *_static: pool!(T, blocks = N) (StaticPool); *_direct: a StaticPool used directly"
+echo "  (two-word box); heapless_*: heapless 0.9.4 box_pool!, in the same firmware."
 
 # ------------------------------------------------------- 7. where pool storage lands
 # Issue 13: a pool's storage starts all zeros, so it is `.bss` (no flash image, no copy

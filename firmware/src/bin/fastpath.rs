@@ -12,7 +12,7 @@
 // `pub(crate)` pool types in the `pub` signatures below: fine in a binary.
 #![allow(private_interfaces)]
 
-use blockpool::{pool, Block, Box, Uninit};
+use blockpool::{pool, Block, Box, StaticPool, Uninit};
 
 use blockpool_firmware::exit;
 use cortex_m_rt::entry;
@@ -48,6 +48,25 @@ pub fn blockpool_alloc_static() -> Option<Box<Fixed, Uninit>> {
 #[no_mangle]
 #[inline(never)]
 pub fn blockpool_free_static(b: Box<Fixed, Uninit>) {
+    drop(b)
+}
+
+/// A `StaticPool` used directly (not through `pool!`): its box is two words. Three
+/// blocks, not four: a second `StaticPool<Payload, 4>` would share `Fixed`'s code, which
+/// the compiler then stops inlining into these functions.
+static DIRECT: StaticPool<Payload, 3> = StaticPool::new();
+
+/// Allocation from a `StaticPool` used directly: the pop, then (cold) a never-used block.
+#[no_mangle]
+#[inline(never)]
+pub fn blockpool_alloc_direct() -> Option<Box<&'static StaticPool<Payload, 3>, Uninit>> {
+    DIRECT.alloc()
+}
+
+/// Free to a `StaticPool` used directly: the push.
+#[no_mangle]
+#[inline(never)]
+pub fn blockpool_free_direct(b: Box<&'static StaticPool<Payload, 3>, Uninit>) {
     drop(b)
 }
 
@@ -107,6 +126,11 @@ fn main() -> ! {
         ok &= s.is_some();
         if let Some(s) = s {
             blockpool_free_static(s);
+        }
+        let d = blockpool_alloc_direct();
+        ok &= d.is_some();
+        if let Some(d) = d {
+            blockpool_free_direct(d);
         }
     }
     exit(ok)
