@@ -355,8 +355,8 @@ section_of() {
     [ -n "$ndx" ] || { echo "no symbol $sym"; return 1; }
     readelf -SW "$elf" | sed -n 's/^ *\[ *\([0-9]*\)\] \([^ ]*\) .*/\1 \2/p' | awk -v n="$ndx" '$1 == n {print $2}'
 }
-# storage_check ELF: .data under 64 bytes; the 32 KiB pools in .bss; the placed ones in
-# .pool_ram.
+# storage_check ELF: .data under 64 bytes; the 32 KiB pools, an arc_pool! and a
+# [Block<T>; N] in .bss; the placed ones in .pool_ram.
 storage_check() {
     local elf="$1" data sym where
     [ -f "$elf" ] || { echo "no $elf (its build failed)"; return 1; }
@@ -364,6 +364,7 @@ storage_check() {
     data="$((16#${data:-0}))"
     printf '  %-60s .data %6s bytes\n' "${elf#"$out"/}" "$data"
     for sym in placed::STATIC_POOL placed::Fixed::instance::POOL \
+        placed::Shared::instance::POOL placed::GROW_MEMORY \
         placed::Placed::instance::POOL placed::PlacedArc::instance::POOL; do
         where="$(section_of "$elf" "$sym")"
         printf '    %-44s in %s\n' "$sym" "$where"

@@ -38,6 +38,13 @@ pool!(
 
 arc_pool!(#[link_section = ".pool_ram"] PlacedArc: u32, blocks = 4);
 
+// An `arc_pool!` and a `[Block<T>; N]` for `grow_exact`, unplaced: `.bss` too (the
+// script checks their symbols).
+arc_pool!(Shared: [u8; 64], blocks = 16);
+#[used]
+static mut GROW_MEMORY: [blockpool::Block<[u8; 64]>; 16] =
+    [const { blockpool::Block::new() }; 16];
+
 /// The negative control: an honest `.data` pool (its blocks start as 0xA5 bytes).
 #[cfg(feature = "placed-control")]
 static CONTROL: blockpool::ObjectPool<[u8; 256], 2> = blockpool::ObjectPool::new([0xA5; 256]);
@@ -83,6 +90,7 @@ fn main() -> ! {
         core::mem::forget(block);
     }
     check!(Placed::alloc().is_none(), "Placed has exactly 8 blocks");
+    check!(Shared::alloc([3; 64]).is_ok(), "the unplaced arc_pool! hands out blocks");
     let arc = PlacedArc::alloc(5).ok().unwrap();
     let address = &*arc as *const u32 as usize;
     check!(in_pool_ram(address), "PlacedArc block at {:#x} is outside .pool_ram", address);
