@@ -1,5 +1,7 @@
 //! Picks the memory map for the QEMU machine that runs each target:
-//! thumbv6m -> micro:bit (16K RAM), everything else -> lm3s6965evb / mps2-an38x (64K).
+//! thumbv6m -> micro:bit (16K RAM), thumbv8m.base -> mps2-an505 (secure aliases),
+//! everything else -> lm3s6965evb / mps2-an38x (64K);
+//! with the feature `placed`, `memory/placed.x` (128K RAM and a `.pool_ram` section).
 //!
 //! The file is copied to OUT_DIR as `memory.x` (cortex-m-rt's `link.x` includes it).
 //! There must be no `memory.x` in this package's root: the linker would find that one
@@ -9,7 +11,12 @@ use std::{env, fs, path::PathBuf};
 
 fn main() {
     let target = env::var("TARGET").unwrap();
-    let source = if target.starts_with("thumbv6m") {
+    let source = if env::var_os("CARGO_FEATURE_PLACED").is_some() {
+        // The `placed` firmware: more RAM, and a `.pool_ram` section.
+        "memory/placed.x"
+    } else if target.starts_with("thumbv8m.base") {
+        "memory/an505.x"
+    } else if target.starts_with("thumbv6m") {
         "memory/microbit.x"
     } else {
         "memory/m3-m4.x"
@@ -19,4 +26,12 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={source}");
     println!("cargo:rerun-if-changed=build.rs");
+    // heapless 0.9.4's pool, the fastpath firmware's peer, exists on the ARMv7-M/E-M and
+    // ARMv8-M mainline targets (its LL/SC backend); not on thumbv6m or thumbv8m.base.
+    println!("cargo:rustc-check-cfg=cfg(heapless_peer)");
+    if target.starts_with("thumbv7") || target.starts_with("thumbv8m.main") {
+        println!("cargo:rustc-cfg=heapless_peer");
+    }
+    // For `machine_name()`.
+    println!("cargo:rustc-env=FIRMWARE_TARGET={target}");
 }

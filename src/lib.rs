@@ -156,27 +156,49 @@
 //! - `async`: `alloc_async()` (see above). Costs a SeqCst fence and a load per free
 //!   (same bench: +0.3–0.4 ns per pair; about +2 ns per free in the 1,000 batch).
 //! - `test-hooks`: testing aids, not part of the stable API.
+//! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
+//!   LL/SC backend's pop and push (one instruction each). A core sees its own accesses
+//!   in program order, interrupt handlers included; a second core, or a DMA engine
+//!   reading a block after it changed hands, needs the barriers, so the default keeps
+//!   them. Enable it in the firmware crate (like `cortex-m`'s
+//!   `critical-section-single-core`), never in a library. No effect on other backends.
 //!
 //! # Guarantees per target
-//! The free list is a Treiber stack everywhere; how a pop is protected against ABA is
-//! chosen per target at compile time (`src/free_list/`):
+//! This table is the one list of targets and guarantees; the README and the sources
+//! link here. The free list is a Treiber stack everywhere; how a pop is protected
+//! against ABA is chosen per target at compile time (`build.rs`; one file per backend
+//! in `src/free_list/`; [`BACKEND`] says which one was compiled):
 //!
-//! | target class | mechanism | lock-free | interrupt/signal-safe | bounded time |
-//! |---|---|---|---|---|
-//! | 64-bit CAS: x86_64, aarch64, riscv64, i686, … | one 64-bit head word naming the top block: 24-bit index + that block's 40-bit version | yes | yes | no (a CAS may retry while others succeed) |
-//! | ARMv7-M, ARMv7E-M, ARMv8-M mainline, ARMv7-A/R (thumbv7*, thumbv8m.main*, armv7*) | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty, `dmb` | yes | yes | no (a `strex` may retry after an interrupt) |
-//! | no CAS: thumbv6m, riscv32imc (and any target without 64-bit CAS or the ARM backend, e.g. riscv32imac, thumbv8m.base) | [`critical_section`] around each pop/push | **no** | yes, with a single-core critical-section implementation (interrupts masked); a lock-based one (multi-core, `std`) is thread-safe only | yes, O(1) with interrupts off |
+//! | backend (`build.rs` picks it when …) | targets (each built in CI: `scripts/firmware.sh`; † also run under QEMU) | mechanism | lock-free | interrupt/signal-safe | bounded time | header per block |
+//! |---|---|---|---|---|---|---|
+//! | `tagged_index` (the target has a 64-bit CAS) | x86_64, aarch64, i686 (hosts: the test suite), riscv64, … | one 64-bit head word naming the top block: 24-bit index + that block's 40-bit version | yes | yes | no (a CAS may retry while others succeed) | 16 bytes |
+//! | `arm_llsc` (32-bit ARM, and `ldrex`/`strex`/`clrex`/`dmb` assemble for the target: a compile probe, or the target's name when the probe cannot run) | ARMv7-M (thumbv7m †), ARMv7E-M (thumbv7em †), ARMv8-M mainline (thumbv8m.main) and **baseline** (thumbv8m.base †, run on a Cortex-M33, which executes v8-M baseline code), ARMv7-A/R | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty (A/R-profile; on Cortex-M exception entry and return clear the monitor), `dmb` (left out with the `single-core` feature) | yes | yes | no (a `strex` may retry after an interrupt) | 4 bytes |
+//! | `critical_section` (neither) | thumbv6m † (ARMv6-M has no exclusives), riscv32imc † (no atomic read-modify-write), riscv32imac † (see below), others | [`critical_section`] around each pop/push | **no** | yes, with a single-core critical-section implementation (interrupts masked); a lock-based one (multi-core, `std`) is thread-safe only | yes, O(1) with interrupts off | 4 bytes |
 //!
-//! On the 64-bit CAS backend a pool holds at most [`Pool::MAX_BLOCKS`] (2^24 - 1)
-//! blocks, anywhere in the address space; a block's version lives in its header, is
-//! never reset, and would need 2^40 allocs and frees of that one block during one stalled
-//! pop to repeat. On the others the number of
-//! blocks is unlimited. No backend ever falls back to a lock behind your back, and no
-//! backend needs nightly Rust or a 128-bit CAS.
-//!
-//! A target on the critical-section backend needs an implementation of
-//! [`critical_section`] linked in, e.g. `cortex-m`'s `critical-section-single-core`
-//! feature on thumbv6m, or `riscv`'s `critical-section-single-hart`.
+//! - The header is the free-list link in front of each payload (see "Memory layout"):
+//!   a [`Block<T>`] is the header rounded up to `T`'s alignment, then `T` (a 4096-aligned
+//!   page costs 4096 bytes of header). heapless 0.9.4 has the same 4-byte link on ARM.
+//! - `BLOCKPOOL_BACKEND=tagged_index|arm_llsc|critical_section` in the build's
+//!   environment overrides the choice (a backend the target cannot compile is a compile
+//!   error, never a silent fallback).
+//! - riscv32imac has `lr.w`/`sc.w`, but stays on the critical-section backend: the pop
+//!   must load the top block's `next` between its `lr.w` and its `sc.w`, and the ISA
+//!   gives LR/SC its forward-progress guarantee only for "constrained" sequences, which
+//!   contain no other loads or stores; with that load the sequence is unconstrained, and
+//!   an implementation may let its `sc.w` fail for ever. A pointer CAS (`amocas` is not
+//!   in `imac`) would need a tag to be ABA-safe, and rv32 has no 64-bit CAS for one.
+//! - On the 64-bit CAS backend a pool holds at most [`Pool::MAX_BLOCKS`] (2^24 - 1)
+//!   blocks, anywhere in the address space; a block's version lives in its header, is
+//!   never reset, and would need 2^40 allocs and frees of that one block during one
+//!   stalled pop to repeat. On the others the number of blocks is unlimited.
+//! - No backend ever falls back to a lock behind your back, and no backend needs
+//!   nightly Rust or a 128-bit CAS.
+//! - A target on the critical-section backend needs an implementation of
+//!   [`critical_section`] linked in, e.g. `cortex-m`'s `critical-section-single-core`
+//!   feature on thumbv6m, or `riscv`'s `critical-section-single-hart`.
+//! - Every pool's storage starts all zeros on every backend, so a `static` pool lands in
+//!   `.bss` (no flash image, no copy at reset); [`ObjectPool`] with a non-zero initial
+//!   value is the one exception.
 //!
 //! # Memory layout
 //! Each block is a [`Block<T>`]: a header for the free-list links (a pointer, or 16 bytes
@@ -238,7 +260,7 @@ macro_rules! __if_async {
 }
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
-/// `"critical_section"` (see the table above).
+/// `"critical_section"` (see the crate docs' "Guarantees per target").
 pub const BACKEND: &str = free_list::BACKEND;
 
 /// Testing aids, not part of the stable API: enabled by the `test-hooks` feature.

@@ -61,11 +61,12 @@ macro_rules! check {
 /// The core and target this build is for (the machine is the one `.cargo/config.toml`
 /// and `scripts/firmware.sh` run it on).
 pub fn machine_name() -> &'static str {
-    if cfg!(target_abi = "eabihf") {
-        "Cortex-M4F, thumbv7em-none-eabihf"
-    } else if matches!(blockpool::BACKEND.as_bytes(), b"arm_llsc") {
-        "Cortex-M3, thumbv7m-none-eabi"
-    } else {
-        "Cortex-M0, thumbv6m-none-eabi"
+    match env!("FIRMWARE_TARGET").as_bytes() {
+        b"thumbv7em-none-eabihf" => "Cortex-M4F, thumbv7em-none-eabihf",
+        b"thumbv7m-none-eabi" => "Cortex-M3, thumbv7m-none-eabi",
+        b"thumbv6m-none-eabi" => "Cortex-M0, thumbv6m-none-eabi",
+        b"thumbv8m.base-none-eabi" => "Cortex-M33 (mps2-an505) running thumbv8m.base-none-eabi",
+        b"thumbv8m.main-none-eabihf" => "Cortex-M33, thumbv8m.main-none-eabihf",
+        _ => env!("FIRMWARE_TARGET"),
     }
 }

@@ -1,6 +1,7 @@
 //! Free list for 32-bit ARM with exclusive accesses (ARMv7-M, ARMv7E-M, ARMv8-M
-//! mainline, ARMv7-A/R): a Treiber stack of plain pointers whose pop and push are
-//! `ldrex`/`strex` sequences in inline assembly.
+//! baseline and mainline, ARMv7-A/R; `build.rs` probes that the instructions below
+//! assemble; the crate docs' target table lists them): a Treiber stack of plain
+//! pointers whose pop and push are `ldrex`/`strex` sequences in inline assembly.
 //!
 //! LL/SC needs no ABA tag, *provided* the load of the top block's `next` link lies
 //! inside the exclusive window:
@@ -13,8 +14,8 @@
 //!          strex fail, next, [head] ; fails if anything touched the monitor since ldrex
 //!          cmp   fail, #0
 //!          bne   1b
-//!          dmb                      ; acquire
-//!   empty: clrex                    ; close the window we opened
+//!          dmb                      ; acquire (not with `single-core`)
+//!   empty: clrex                    ; close the window we opened (not on M-profile)
 //! ```
 //!
 //! Any exception taken between `ldrex` and `strex` clears the local monitor (M-profile
@@ -27,22 +28,102 @@
 //! the disassembly of the firmware to keep it so.
 //!
 //! The `dmb` barriers make pop an acquire and push a release on multi-core parts
-//! (ARMv7-A clusters, dual-core Cortex-M33/M7 chips); heapless 0.9 has none.
+//! (ARMv7-A clusters, dual-core Cortex-M33/M7 chips); heapless 0.9.4 has none. The
+//! `single-core` feature leaves them out, for parts with one core: the core observes
+//! its own accesses in program order, interrupt handlers included; a second core or a
+//! DMA engine that reads a block's contents after it changed hands needs them.
 //!
-//! `clrex` on the empty path matters: an interrupt handler that finds the list empty
-//! would otherwise return with its reservation on `head` still open, and the `strex` of
-//! the pop it interrupted could then succeed on a stale view.
+//! Registers are named explicitly (r0-r3, r12; r4-r5 in the test-hooks build): the
+//! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
+//! the compiler picked could make a user's build fail to assemble there.
+//!
+//! `clrex` on the empty path matters on A/R-profile cores: an interrupt handler that
+//! finds the list empty would otherwise return with its reservation on `head` still
+//! open, and the `strex` of the pop it interrupted could then succeed on a stale view.
+//! On M-profile cores (Cortex-M; `build.rs` sets `blockpool_m_profile` by target name)
+//! the architecture clears the local monitor on every exception entry and return
+//! (ARMv7-M and ARMv8-M: "changed to Open Access automatically as part of an exception
+//! entry or exit sequence"; the window firmware shows it under QEMU), so a reservation
+//! left open by an empty pop never reaches another context, and the interrupted pop's
+//! `strex` fails anyway. Every `strex` here follows its own `ldrex`, so a reservation
+//! left open in the same context is replaced before it is used. The M-profile pop
+//! therefore leaves its empty path as it is, which saves the success path a branch
+//! around the `clrex` (and, as `top` is in `r0`, a `cbz` replaces `cmp`/`beq`). The
+//! test-hooks build keeps the `clrex` form on every target.
 //!
 //! Progress: lock-free (a `strex` fails only if another context's access intervened).
 //! Interrupt-safe: nothing waits for the interrupted context.
 
 use core::arch::asm;
+
+// The barriers of the pop (acquire) and the push (release), as lines of their `asm!`:
+// `dmb` by default; nothing with the `single-core` feature, for single-core parts
+// whose only other observers are the core's own interrupt handlers, which see its
+// accesses in program order (see the crate docs).
+#[cfg(not(feature = "single-core"))]
+macro_rules! acquire_barrier {
+    () => {
+        "dmb"
+    };
+}
+#[cfg(feature = "single-core")]
+macro_rules! acquire_barrier {
+    () => {
+        ""
+    };
+}
+#[cfg(not(feature = "single-core"))]
+macro_rules! release_barrier {
+    () => {
+        "dmb"
+    };
+}
+#[cfg(feature = "single-core")]
+macro_rules! release_barrier {
+    () => {
+        ""
+    };
+}
 use core::ptr::{self, NonNull};
 
 use crate::sync::AtomicPtr;
 
 /// The most blocks one pool can hold on this backend (no limit but memory).
 pub const MAX_BLOCKS: usize = usize::MAX;
+
+/// The push, one LL/SC sequence for a chain and for one block: `r0` is the chain's first
+/// header, `r1` the address of `head`, `$last` the register holding the chain's last
+/// header (`r0` itself for one block); `r3` and `r12` are scratch.
+///
+/// Why it is sound: `head` is the list's atomic and the last header is owned by the
+/// caller, so every access is to a valid, aligned word. The last header's `next` is
+/// written with the value of `head` we then hold the exclusive reservation on; if `head`
+/// changed in between we start again, and the new `ldrex` replaces the reservation (no
+/// `clrex` needed: this sequence never `strex`es without its own `ldrex` first, and it
+/// leaves only by a successful `strex`, which closes the reservation). The link is
+/// stored *before* the `ldrex`, outside the window: whether an ordinary store between
+/// `ldrex` and `strex` clears the monitor is IMPLEMENTATION DEFINED (an M-profile monitor
+/// need not compare addresses), and where it does it would livelock the push. The `dmb`
+/// between the link store and the `strex` (absent with `single-core`) makes the push a
+/// release: the link and everything the freer wrote before are visible to a core that
+/// sees the new head. The asm is not `nomem`, so it is a compiler barrier too.
+macro_rules! push_sequence {
+    ($last:literal, $($operands:tt)*) => {
+        asm!(
+            "2:",
+            "ldr r3, [r1]",
+            concat!("str r3, [", $last, "]"),
+            release_barrier!(),
+            "ldrex r12, [r1]",
+            "cmp r12, r3",
+            "bne 2b",
+            "strex r3, r0, [r1]",
+            "cmp r3, #0",
+            "bne 2b",
+            $($operands)*
+        )
+    };
+}
 
 /// The free list's header in each block: the address of the next free block.
 #[repr(C)]
@@ -61,15 +142,14 @@ impl Link {
 /// A lock-free stack of free blocks.
 pub struct FreeList {
     head: AtomicPtr<Link>,
-    stride: usize,
 }
 
 impl FreeList {
-    /// An empty list of blocks `stride` bytes apart.
-    pub const fn new(stride: usize) -> Self {
+    /// An empty list: all zeros, so a `static` pool lands in `.bss`. The blocks'
+    /// stride is not stored; the methods that need it take it.
+    pub const fn new() -> Self {
         Self {
             head: AtomicPtr::new(ptr::null_mut()),
-            stride,
         }
     }
 
@@ -86,114 +166,115 @@ impl FreeList {
         let top: *mut Link;
         #[cfg(feature = "test-hooks")]
         let hook = hook::POP_WINDOW_STORE.as_ptr();
-        #[cfg(feature = "test-hooks")]
-        let retries: usize;
         // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
         // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
         // value of `head` is the header of a block of this pool (`'static` memory), whose
         // first word is `next`. The sequence is the one argued in the module docs; the
-        // asm is not `nomem`, so it is also a compiler barrier.
+        // asm is not `nomem`, so it is also a compiler barrier. The test-hooks build
+        // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
+        // stores to the address a test armed it with (`set_window_store`, test-only: the
+        // test names a register such as NVIC's set-pending).
         unsafe {
-            #[cfg(not(feature = "test-hooks"))]
+            // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
+            // (Thumb only, `r0` is a low register): the success path falls through.
+            #[cfg(all(not(feature = "test-hooks"), blockpool_m_profile))]
             asm!(
                 "2:",
-                "ldrex {top}, [{head}]",
-                "cmp {top}, #0",
-                "beq 3f",
-                "ldr {next}, [{top}]",
-                "strex {fail}, {next}, [{head}]",
-                "cmp {fail}, #0",
+                "ldrex r0, [r1]",
+                "cbz r0, 3f",
+                "ldr r2, [r0]",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
                 "bne 2b",
-                "dmb",
+                acquire_barrier!(),
+                "3:",
+                in("r1") self.head.as_ptr(),
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
+                options(nostack),
+            );
+            #[cfg(all(not(feature = "test-hooks"), not(blockpool_m_profile)))]
+            asm!(
+                "2:",
+                "ldrex r0, [r1]",
+                "cmp r0, #0",
+                "beq 3f",
+                "ldr r2, [r0]",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
+                "bne 2b",
+                acquire_barrier!(),
                 "b 4f",
                 "3:",
                 "clrex",
                 "4:",
-                head = in(reg) self.head.as_ptr(),
-                top = out(reg) top,
-                next = out(reg) _,
-                fail = out(reg) _,
+                in("r1") self.head.as_ptr(),
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
                 options(nostack),
             );
             // Test build: between the load of `next` and the `strex`, store a word to the
             // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
             // count how often the `strex` failed.
             #[cfg(feature = "test-hooks")]
+            // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
+            // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
+            // retrying context writes it, after any handler that interrupted it returned).
             asm!(
-                "mov {retries}, #0",
                 "2:",
-                "ldrex {top}, [{head}]",
-                "cmp {top}, #0",
+                "ldrex r0, [r1]",
+                "cmp r0, #0",
                 "beq 3f",
-                "ldr {next}, [{top}]",
-                "ldr {scratch}, [{hook}]",
-                "cmp {scratch}, #0",
+                "ldr r2, [r0]",
+                "ldr r3, [r4]",
+                "cmp r3, #0",
                 "beq 5f",
-                "ldr {next2}, [{hook}, #4]",
-                "str {next2}, [{scratch}]",
+                "ldr r5, [r4, #4]",
+                "str r5, [r3]",
                 "5:",
-                "strex {fail}, {next}, [{head}]",
-                "cmp {fail}, #0",
+                "strex r3, r2, [r1]",
+                "cmp r3, #0",
                 "beq 6f",
-                "adds {retries}, {retries}, #1",
+                "ldr r3, [r4, #8]",
+                "adds r3, r3, #1",
+                "str r3, [r4, #8]",
                 "b 2b",
                 "6:",
-                "dmb",
+                acquire_barrier!(),
                 "b 4f",
                 "3:",
                 "clrex",
                 "4:",
-                head = in(reg) self.head.as_ptr(),
-                hook = in(reg) hook,
-                top = out(reg) top,
-                next = out(reg) _,
-                next2 = out(reg) _,
-                scratch = out(reg) _,
-                fail = out(reg) _,
-                retries = out(reg) retries,
+                in("r1") self.head.as_ptr(),
+                in("r4") hook,
+                out("r0") top,
+                out("r2") _,
+                out("r3") _,
+                out("r5") _,
                 options(nostack),
             );
         }
-        #[cfg(feature = "test-hooks")]
-        hook::POP_RETRIES.fetch_add(retries, crate::sync::Ordering::Relaxed);
         NonNull::new(top)
     }
 
     /// Puts the chain `first ..= last` (already linked through `next`) on top.
     #[inline]
     fn push_chain(&self, first: NonNull<Link>, last: NonNull<Link>) {
-        // SAFETY: `head` is our atomic and `last` a header the caller owns, so every
-        // access is to a valid, aligned word. `last.next` is written with the value of
-        // `head` we then hold the exclusive reservation on; if `head` changed in between
-        // we drop the reservation (`clrex`) and start again. The `dmb` between the
-        // `next` store and the `strex` makes this a release: the link and everything the
-        // freer wrote before are visible to a core that sees the new head.
+        // SAFETY: as for `push_sequence!` (below), with `last` the chain's last header,
+        // which the caller owns.
         unsafe {
-            asm!(
-                "2:",
-                "ldr {current}, [{head}]",
-                "str {current}, [{last}]",
-                "dmb",
-                "ldrex {seen}, [{head}]",
-                "cmp {seen}, {current}",
-                "bne 3f",
-                "strex {fail}, {first}, [{head}]",
-                "cmp {fail}, #0",
-                "bne 2b",
-                "b 4f",
-                "3:",
-                "clrex",
-                "b 2b",
-                "4:",
-                head = in(reg) self.head.as_ptr(),
-                first = in(reg) first.as_ptr(),
-                last = in(reg) last.as_ptr(),
-                current = out(reg) _,
-                seen = out(reg) _,
-                fail = out(reg) _,
+            push_sequence!(
+                "r2",
+                in("r0") first.as_ptr(),
+                in("r1") self.head.as_ptr(),
+                in("r2") last.as_ptr(),
+                out("r3") _,
+                out("r12") _,
                 options(nostack),
-            );
-        }
+            )
+        };
     }
 
     /// Returns a block to the list.
@@ -203,7 +284,18 @@ impl FreeList {
     /// not used by anyone any more.
     #[inline]
     pub unsafe fn push(&self, link: NonNull<Link>) {
-        self.push_chain(link, link);
+        // SAFETY: as for `push_sequence!`, with a chain of one block: `link` is first and
+        // last (one register, so no copy of it is made).
+        unsafe {
+            push_sequence!(
+                "r0",
+                in("r0") link.as_ptr(),
+                in("r1") self.head.as_ptr(),
+                out("r3") _,
+                out("r12") _,
+                options(nostack),
+            )
+        };
     }
 
     /// Adds `count` blocks, `stride` bytes apart from `first` on, to the list; returns
@@ -212,7 +304,7 @@ impl FreeList {
     /// # Safety
     /// The blocks are initialised (`Link::new`), exclusively ours from now on and
     /// `'static`.
-    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize) -> usize {
+    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize, stride: usize) -> usize {
         let set_next = |link: NonNull<Link>, next: NonNull<Link>| {
             // SAFETY: initialised and exclusively ours (the caller's promise).
             unsafe { link.as_ref() }
@@ -220,7 +312,7 @@ impl FreeList {
                 .store(next.as_ptr(), crate::sync::Ordering::Relaxed);
         };
         // SAFETY: the caller's promise covers the `count` blocks.
-        let last = unsafe { super::link_run(first, count, self.stride, set_next) };
+        let last = unsafe { super::link_run(first, count, stride, set_next) };
         if let Some(last) = last {
             self.push_chain(first, last);
         }
@@ -232,17 +324,18 @@ impl FreeList {
     ///
     /// # Safety
     /// None beyond the tagged-index backend's signature, kept the same.
-    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>) -> bool {
+    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>, _stride: usize) -> bool {
         true
     }
 
     /// Makes block `i` of the fixed storage at `storage` usable by this list.
     ///
     /// # Safety
-    /// Block `i` of the array at `storage` exists and is exclusively the caller's.
-    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize) -> NonNull<Link> {
+    /// Block `i` of the array at `storage`, whose blocks are `stride` bytes apart,
+    /// exists and is exclusively the caller's.
+    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize, stride: usize) -> NonNull<Link> {
         // SAFETY: block `i` is inside the caller's array.
-        unsafe { storage.byte_add(i * self.stride) }
+        unsafe { storage.byte_add(i * stride) }
     }
 }
 
@@ -251,11 +344,14 @@ impl FreeList {
 pub mod hook {
     use crate::sync::{AtomicUsize, Ordering};
 
-    /// `[address, value]`: while `address` is non-zero, every pop stores `value` to it
-    /// between its load of `next` and its `strex`.
-    pub static POP_WINDOW_STORE: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
-    /// How many times a pop's `strex` failed and the pop started again.
-    pub static POP_RETRIES: AtomicUsize = AtomicUsize::new(0);
+    /// `[address, value, retries]`: while `address` is non-zero, every pop stores
+    /// `value` to it between its load of `next` and its `strex`; `retries` counts the
+    /// pops' failed `strex`es (each pop that retries adds one per retry).
+    pub static POP_WINDOW_STORE: [AtomicUsize; 3] = [
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ];
 
     /// Arms (or, with `address == 0`, disarms) the store inside the window.
     pub fn set_window_store(address: usize, value: usize) {
@@ -265,6 +361,6 @@ pub mod hook {
 
     /// Failed `strex`es of pops so far.
     pub fn pop_retries() -> usize {
-        POP_RETRIES.load(Ordering::Relaxed)
+        POP_WINDOW_STORE[2].load(Ordering::Relaxed)
     }
 }

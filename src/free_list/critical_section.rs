@@ -1,6 +1,6 @@
-//! Free list for targets without any compare-and-swap (thumbv6m, riscv32imc, and other
-//! targets that reach neither of the lock-free backends): a linked stack whose pop and
-//! push run inside [`critical_section::with`].
+//! Free list for targets that reach neither lock-free backend (thumbv6m, riscv32imc,
+//! riscv32imac; the crate docs' target table says which and why): a linked stack whose
+//! pop and push run inside [`critical_section::with`].
 //!
 //! **Progress: not lock-free.** With a single-core critical-section implementation
 //! (interrupts masked, e.g. `cortex-m`'s `critical-section-single-core`) every operation
@@ -38,15 +38,14 @@ impl Link {
 /// A stack of free blocks guarded by critical sections.
 pub struct FreeList {
     head: AtomicPtr<Link>,
-    stride: usize,
 }
 
 impl FreeList {
-    /// An empty list of blocks `stride` bytes apart.
-    pub const fn new(stride: usize) -> Self {
+    /// An empty list: all zeros, so a `static` pool lands in `.bss`. The blocks'
+    /// stride is not stored; the methods that need it take it.
+    pub const fn new() -> Self {
         Self {
             head: AtomicPtr::new(ptr::null_mut()),
-            stride,
         }
     }
 
@@ -95,7 +94,7 @@ impl FreeList {
     /// # Safety
     /// The blocks are initialised (`Link::new`), exclusively ours from now on and
     /// `'static`.
-    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize) -> usize {
+    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize, stride: usize) -> usize {
         let set_next = |link: NonNull<Link>, next: NonNull<Link>| {
             // SAFETY: initialised and exclusively ours (the caller's promise).
             unsafe { link.as_ref() }
@@ -103,7 +102,7 @@ impl FreeList {
                 .store(next.as_ptr(), Ordering::Relaxed);
         };
         // SAFETY: the caller's promise covers the `count` blocks.
-        let last = unsafe { super::link_run(first, count, self.stride, set_next) };
+        let last = unsafe { super::link_run(first, count, stride, set_next) };
         if let Some(last) = last {
             self.push_chain(first, last);
         }
@@ -115,16 +114,17 @@ impl FreeList {
     ///
     /// # Safety
     /// None beyond the tagged-index backend's signature, kept the same.
-    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>) -> bool {
+    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>, _stride: usize) -> bool {
         true
     }
 
     /// Makes block `i` of the fixed storage at `storage` usable by this list.
     ///
     /// # Safety
-    /// Block `i` of the array at `storage` exists and is exclusively the caller's.
-    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize) -> NonNull<Link> {
+    /// Block `i` of the array at `storage`, whose blocks are `stride` bytes apart,
+    /// exists and is exclusively the caller's.
+    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize, stride: usize) -> NonNull<Link> {
         // SAFETY: block `i` is inside the caller's array.
-        unsafe { storage.byte_add(i * self.stride) }
+        unsafe { storage.byte_add(i * stride) }
     }
 }

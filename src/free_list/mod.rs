@@ -4,13 +4,11 @@
 //! The algorithm is Treiber's stack everywhere. What differs per target is how a pop
 //! is protected against ABA (a popper reads the top block `A` and its successor `B`, is
 //! overtaken while others pop `A`, pop `B` and push `A` back, and then installs `B`,
-//! which is no longer free). `build.rs` picks one backend per target:
-//!
-//! | backend | targets | ABA defence | progress |
-//! |---|---|---|---|
-//! | [`tagged_index`](tagged_index.rs) | 64-bit CAS: x86_64, aarch64, riscv64, i686, armv7 hosts excepted | 64-bit head word: 24-bit block index + 40-bit per-block version | lock-free |
-//! | [`arm_llsc`](arm_llsc.rs) | ARMv7-M/E-M, ARMv8-M mainline, ARMv7-A/R | `ldrex`/`strex` with `next` read inside the window | lock-free |
-//! | [`critical_section`](critical_section.rs) | no CAS: thumbv6m, riscv32imc, thumbv8m.base, others | mutual exclusion | blocking, bounded with a single-core implementation |
+//! which is no longer free). `build.rs` picks one backend per target: which targets get
+//! which backend, and what each guarantees, is in the crate docs' "Guarantees per
+//! target" table (`src/lib.rs`), the one copy of that list:
+//! [`tagged_index`](tagged_index.rs) (64-bit CAS), [`arm_llsc`](arm_llsc.rs) (32-bit ARM
+//! with exclusives), [`critical_section`](critical_section.rs) (neither).
 //!
 //! Every backend offers the same small interface: `FreeList::{new, pop_strided,
 //! push, add_run, adopt, owns}`, a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.

@@ -5,14 +5,17 @@
 //! ```text
 //!   a block's name:  | version: 40 bits | index: 24 bits |   index → (region: 6, block: 18)
 //!   head:            the name of the top block (index NIL: empty)
-//!   each header:     next: the name of the block under it;  me: its own current name
+//!   each header:     next: the name of the block under it;  me: the name it was last
+//!                    popped under (one version behind the name it is pushed under)
+//!   in memory:       a name is stored with its index bits inverted, so the empty list
+//!                    (NIL at version 0) is the word 0, and so is a new header's `me`
 //!   region table:    64 base pointers, filled by `grow`; block i of region r lives at
 //!                    regions[r] + i * stride
 //! ```
 //!
 //! * **ABA**: a block's name changes every time it leaves the list: the pop that takes
-//!   it advances the version in its `me` (wrapping within 40 bits), and its next push
-//!   installs that name as the head. A pop installs the `next` name it read, as is. So
+//!   it records the name in its `me`, and its next push installs that name one version
+//!   on (wrapping within 40 bits) as the head. A pop installs the `next` name it read, as is. So
 //!   a head naming block `A` with version `v` means the same stay of `A` in the list. A
 //!   popper that read the head `(v, A)` and `A`'s `next`, and then is overtaken while
 //!   others pop `A` and push it back, finds `(v + 1, A)` at best and retries: its CAS
@@ -36,6 +39,12 @@
 //!   harm; its stores are Release and its load Acquire so that reading the header it
 //!   names never races with the plain writes that made that header (`grow` racing a
 //!   pop; see `set_hint`).
+//! * **All zeros at start**: a new list, a new header and so a whole `StaticPool` or
+//!   `[Block<T>; N]` are zero bytes, so such a `static` costs no flash image and no copy
+//!   at reset (`.bss`, not `.data`). That is why names are kept with their index bits
+//!   inverted (the empty head is 0) and why `me` lags one version behind (a new
+//!   header's 0 then reads as `NIL` at version 1, a word no head ever holds; see the
+//!   check in `pop_strided`).
 //! * **No address restrictions**: blocks are named by index, not by an offset from an
 //!   anchor, so memory anywhere in the address space is used. The price is a capacity:
 //!   at most [`MAX_BLOCKS`] blocks per pool (`grow` says how many it took).
@@ -65,17 +74,22 @@ const LOCAL_MASK: u32 = (1 << LOCAL_BITS) - 1;
 /// Blocks one region entry can name; a larger `grow` takes several entries.
 const REGION_BLOCKS: usize = 1 << LOCAL_BITS;
 
-/// What `me` holds before the block joins a list: no head word ever equals it (an empty
-/// list's head is `NIL` at version 0), so a hint to such a block never passes the check.
-const UNNAMED: u64 = u64::MAX;
-
 /// The most blocks one pool can hold on this backend (2^24 - 1: every index but `NIL`).
 pub const MAX_BLOCKS: usize = NIL as usize;
 
-/// The index part of a name.
+/// The index part of a name as it is stored (index bits inverted: see `encode`).
 #[inline(always)]
-fn index_of(name: u64) -> u32 {
-    (name & INDEX_MASK) as u32
+fn index_of(word: u64) -> u32 {
+    (!word & INDEX_MASK) as u32
+}
+
+/// The stored word of the name with index `index` at version 0. Inverting the index
+/// bits makes `NIL` at version 0 (the empty list) the word 0, so a new list is all
+/// zeros; a version step is still `+ VERSION_ONE` on the stored word, since the version
+/// bits are stored as they are.
+#[inline(always)]
+fn encode(index: u32) -> u64 {
+    u64::from(index) ^ INDEX_MASK
 }
 
 /// The free list's header in each block.
@@ -83,17 +97,21 @@ pub struct Link {
     /// Name of the next free block (index `NIL` at the end). Written only by the context
     /// that owns the block, before it pushes it; read by poppers.
     next: AtomicU64,
-    /// This block's own name: its index, fixed when the block joins the pool, and its
-    /// version, which each pop advances (`claim`). Written only by the block's owner.
+    /// This block's name *one version behind* the name it is (or will next be) pushed
+    /// under: the name it was last popped under (`claim`), or for a block that has never
+    /// been on the list, its index at the version before its first. Its index is fixed
+    /// when the block joins the pool. Written only by the block's owner. A new header
+    /// holds 0, which reads as `NIL` one version past 0: a name no head word ever has.
     me: AtomicU64,
 }
 
 impl Link {
     const_fn_unless_loom! {
+        /// A header that is not in any list yet: all zeros (see the module docs).
         pub fn new() -> Self {
             Self {
-                next: AtomicU64::new(NIL as u64),
-                me: AtomicU64::new(UNNAMED),
+                next: AtomicU64::new(0),
+                me: AtomicU64::new(0),
             }
         }
     }
@@ -113,33 +131,32 @@ pub struct FreeList {
     regions: [AtomicPtr<Link>; REGIONS],
     /// Region entries claimed by `add_run`.
     regions_used: AtomicUsize,
-    stride: usize,
 }
 
 impl FreeList {
-    /// An empty list of blocks `stride` bytes apart.
+    /// An empty list: all zeros (the head word 0 is `NIL` at version 0). The blocks'
+    /// stride is not stored (it would be the one non-zero word): every method that needs
+    /// it takes it, from callers that know it at compile time.
     #[cfg(not(loom))]
-    pub const fn new(stride: usize) -> Self {
+    pub const fn new() -> Self {
         Self {
-            head: AtomicU64::new(NIL as u64),
+            head: AtomicU64::new(0),
             hint: AtomicPtr::new(core::ptr::null_mut()),
             region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: [const { AtomicPtr::new(core::ptr::null_mut()) }; REGIONS],
             regions_used: AtomicUsize::new(0),
-            stride,
         }
     }
 
-    /// An empty list of blocks `stride` bytes apart.
+    /// An empty list.
     #[cfg(loom)]
-    pub fn new(stride: usize) -> Self {
+    pub fn new() -> Self {
         Self {
-            head: AtomicU64::new(NIL as u64),
+            head: AtomicU64::new(0),
             hint: AtomicPtr::new(core::ptr::null_mut()),
             region0: AtomicPtr::new(core::ptr::null_mut()),
             regions: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
             regions_used: AtomicUsize::new(0),
-            stride,
         }
     }
 
@@ -207,18 +224,13 @@ impl FreeList {
         }
     }
 
-    /// Right after `header`'s block was popped under `name`: stores the name it will be
-    /// pushed under, one version on, so that `push` finds it ready. Done here, where
-    /// `name` is at hand, rather than in `push`, where a load and an add would sit
-    /// between the load of the head and the CAS. Wrapping: the version is the word's top
-    /// field, so it wraps within its 40 bits and leaves the index alone.
+    /// Right after `header`'s block was popped under `name`: stores `name` in `me`, one
+    /// version behind the name it will be pushed under (`push` adds the step).
     #[inline(always)]
     fn claim(header: &Link, name: u64) {
         // Relaxed: only the block's owner (us, now) reads `me` before the next push,
         // whose release CAS publishes it.
-        header
-            .me
-            .store(name.wrapping_add(VERSION_ONE), Ordering::Relaxed);
+        header.me.store(name, Ordering::Relaxed);
     }
 
     /// Stores where the top block probably is, right after a successful CAS of `head`
@@ -241,12 +253,11 @@ impl FreeList {
         self.hint.store(hint, Ordering::Release);
     }
 
-    /// Takes the top block off the list. `stride` is the one given to `new`, passed by
+    /// Takes the top block off the list. `stride` is the blocks' stride, passed by
     /// callers that know it at compile time (the typed pools), so that finding a block
     /// is a shift and an add rather than a multiply by a value loaded from memory.
     #[inline(always)]
     pub fn pop_strided(&self, stride: usize) -> Option<NonNull<Link>> {
-        debug_assert_eq!(stride, self.stride);
         // Loaded side by side: what follows reads through `hint` without waiting for
         // the head to be decoded. What is read through it is trusted only if the check
         // below passes, but the reads themselves must not race with the writes that
@@ -272,14 +283,18 @@ impl FreeList {
             // headers, which live as long as the list; headers are only accessed through
             // shared references and atomics.
             let header = unsafe { link.as_ref() };
-            // The hinted block's own name equals the head: it is the block the head
-            // names (names hold distinct indices), and its name has not moved on since
-            // the push we acquired, so `next` below is the link that push published
-            // (see the slow path for why a newer one only makes the CAS fail). An
-            // empty list never passes: its head is `NIL` at version 0, which is nobody's
-            // name, and a block not yet in the list holds `UNNAMED`. (loom found a block
-            // handed out twice when a fresh header's `me` started out equal to `NIL`.)
-            if header.me.load(Ordering::Relaxed) == current {
+            // The hinted block's own name (`me`, one version behind, plus the step)
+            // equals the head: it is the block the head names (names hold distinct
+            // indices), and its name has not moved on since the push we acquired, so
+            // `next` below is the link that push published (see the slow path for why a
+            // newer one only makes the CAS fail). An empty list never passes: its head
+            // is `NIL` at version 0 (the word 0), which is nobody's name, and a header
+            // not yet in the list holds 0, which with the step reads as `NIL` at
+            // version 1, a word no head ever holds (`NIL` reaches the head only from
+            // `new` and from links, all of them `NIL` at version 0 or a block's name).
+            // (loom found a block handed out twice when a fresh header's name started
+            // out equal to the empty head.)
+            if header.me.load(Ordering::Relaxed).wrapping_add(VERSION_ONE) == current {
                 let next = header.next.load(Ordering::Relaxed);
                 super::hook::between_read_and_cas();
                 // Acquire on success: the payload's previous owner's writes happen
@@ -371,9 +386,11 @@ impl FreeList {
     pub unsafe fn push(&self, link: NonNull<Link>) {
         // SAFETY: the caller guarantees a live header of ours.
         let header = unsafe { link.as_ref() };
-        // The name it goes back under, one version on from the one it was popped under
-        // (`claim` stored it). Only the owner writes `me`, and we own the block.
-        let name = header.me.load(Ordering::Relaxed);
+        // The name it goes back under: one version on from the one it was popped under
+        // (which `claim` stored). Wrapping: the version is the word's top field, so it
+        // wraps within its 40 bits and leaves the index alone. Only the owner writes
+        // `me`, and we own the block.
+        let name = header.me.load(Ordering::Relaxed).wrapping_add(VERSION_ONE);
         self.push_chain(link, name, header);
     }
 
@@ -383,8 +400,8 @@ impl FreeList {
     ///
     /// # Safety
     /// The blocks are initialised (`Link::new`), exclusively ours from now on and
-    /// `'static`.
-    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize) -> usize {
+    /// `'static`; `stride` is the same for every call on this list.
+    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize, stride: usize) -> usize {
         if count == 0 {
             return 0;
         }
@@ -407,16 +424,18 @@ impl FreeList {
         for i in 0..count {
             let region = start + i / REGION_BLOCKS;
             // SAFETY: `i < count`, so the block lies inside the run the caller gave us.
-            let link = unsafe { first.byte_add(i * self.stride) };
+            let link = unsafe { first.byte_add(i * stride) };
             if i % REGION_BLOCKS == 0 {
                 self.set_region(region, link);
             }
             // A new block's name: its index at version 0. It first reaches the head as
-            // part of this chain, so no earlier head word names it.
-            let name = u64::from(((region as u32) << LOCAL_BITS) | (i % REGION_BLOCKS) as u32);
+            // part of this chain, so no earlier head word names it. `me` lags one
+            // version behind.
+            let name = encode(((region as u32) << LOCAL_BITS) | (i % REGION_BLOCKS) as u32);
             // SAFETY: initialised, exclusively ours, `'static`.
             let link = unsafe { link.as_ref() };
-            link.me.store(name, Ordering::Relaxed);
+            link.me
+                .store(name.wrapping_sub(VERSION_ONE), Ordering::Relaxed);
             if let Some(previous) = previous {
                 previous.next.store(name, Ordering::Relaxed);
             }
@@ -424,7 +443,10 @@ impl FreeList {
         }
         if let Some(last) = previous {
             // SAFETY: block 0 was initialised above.
-            let name = unsafe { first.as_ref() }.me.load(Ordering::Relaxed);
+            let name = unsafe { first.as_ref() }
+                .me
+                .load(Ordering::Relaxed)
+                .wrapping_add(VERSION_ONE);
             self.push_chain(first, name, last);
         }
         count
@@ -435,8 +457,9 @@ impl FreeList {
     /// index is at `link`. Cheap (two loads); for the ownership check of `Box::from_raw`.
     ///
     /// # Safety
-    /// `link` points to the header of a block of some pool (this one or another).
-    pub(crate) unsafe fn owns(&self, link: NonNull<Link>) -> bool {
+    /// `link` points to the header of a block of some pool (this one or another);
+    /// `stride` is this list's.
+    pub(crate) unsafe fn owns(&self, link: NonNull<Link>, stride: usize) -> bool {
         // Relaxed: the caller got `link` from a block handed out by a pool, after (in
         // happens-before) that pool wrote its name and, for ours, its region entry.
         // SAFETY: a live header (the caller's promise), only accessed through atomics.
@@ -446,34 +469,35 @@ impl FreeList {
         }
         let base = self.regions[(index >> LOCAL_BITS) as usize].load(Ordering::Relaxed);
         !base.is_null()
-            && base as usize + (index & LOCAL_MASK) as usize * self.stride == link.as_ptr() as usize
+            && base as usize + (index & LOCAL_MASK) as usize * stride == link.as_ptr() as usize
     }
 
     /// Makes block `i` of the fixed storage that starts at `storage` usable by this list
     /// without pushing it (for `StaticPool`'s blocks that have never been handed out).
     ///
     /// # Safety
-    /// `storage` starts an array of at most [`MAX_BLOCKS`] blocks that only this list
-    /// ever uses; no `add_run` is ever called on this list; block `i` is exclusively the
-    /// caller's.
-    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize) -> NonNull<Link> {
+    /// `storage` starts an array of at most [`MAX_BLOCKS`] blocks, `stride` bytes apart,
+    /// that only this list ever uses; no `add_run` is ever called on this list; block
+    /// `i` is exclusively the caller's.
+    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize, stride: usize) -> NonNull<Link> {
         let region = i / REGION_BLOCKS;
         // SAFETY: the region's block 0 and block `i` are in the caller's array.
         let (base, link) = unsafe {
             (
-                storage.byte_add(region * REGION_BLOCKS * self.stride),
-                storage.byte_add(i * self.stride),
+                storage.byte_add(region * REGION_BLOCKS * stride),
+                storage.byte_add(i * stride),
             )
         };
         // Every adopter of a block in this region stores the same address, so these
         // stores never disagree; each precedes the first push of its block.
         self.set_region(region, base);
-        // Its name at version 0: it has never been on the list, so no head word names
-        // it yet.
+        // Its name at version 0 (`me` one version behind): it has never been on the
+        // list, so no head word names it yet.
         // SAFETY: block `i` is the caller's.
-        unsafe { link.as_ref() }
-            .me
-            .store(i as u64, Ordering::Relaxed);
+        unsafe { link.as_ref() }.me.store(
+            encode(i as u32).wrapping_sub(VERSION_ONE),
+            Ordering::Relaxed,
+        );
         link
     }
 }

@@ -814,15 +814,25 @@ unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
 /// assert_eq!(core::mem::size_of_val(&reading), core::mem::size_of::<usize>());
 /// assert_eq!(weak.upgrade().unwrap()[7], 0.5);
 /// ```
+///
+/// Attributes work as for [`pool!`](crate::pool!): docs go to the type, `#[cfg]` to every
+/// item, `#[link_section]`/`#[used]` to the `static` holding the blocks (`blocks = N`
+/// only); anything else is a compile error:
+///
+/// ```compile_fail
+/// blockpool::arc_pool!(#[inline] A: u32, blocks = 2);
+/// ```
 #[macro_export]
 macro_rules! arc_pool {
-    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
-        $crate::arc_pool!(@singleton $(#[$attr])* $vis $name : $data,
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
+        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data,
             $crate::StaticPool<$crate::ArcInner<$data>, { $blocks }>, $crate::StaticPool::new());
     };
-    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty $(,)?) => {
-        $crate::arc_pool!(@singleton $(#[$attr])* $vis $name : $data,
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [] $vis:vis $name:ident : $data:ty $(,)?) => {
+        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [] $vis $name : $data,
             $crate::Pool<$crate::ArcInner<$data>>, $crate::Pool::new());
+        $($cfg)*
         impl $name {
             /// Carves blocks out of `memory`; see [`Pool::grow`]($crate::Pool::grow).
             #[allow(dead_code)]
@@ -839,15 +849,26 @@ macro_rules! arc_pool {
             }
         }
     };
-    (@singleton $(#[$attr:meta])* $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
-        $(#[$attr])*
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+] $vis:vis $name:ident : $data:ty $(,)?) => {
+        ::core::compile_error!(
+            "arc_pool!: #[link_section]/#[used] place a pool's blocks, and `arc_pool!(A: T)` \
+             owns none (it grows from memory you give it): place that memory instead, or use \
+             `arc_pool!(A: T, blocks = N)`"
+        );
+    };
+    (@singleton [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
+        $($cfg)*
+        $($doc)*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
         $vis struct $name;
 
+        $($cfg)*
         impl $name {
             /// The one pool behind this type.
             #[allow(dead_code)]
             $vis fn instance() -> &'static $pool {
+                $($place)*
                 static POOL: $pool = $new;
                 &POOL
             }
@@ -883,6 +904,7 @@ macro_rules! arc_pool {
 
         // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
         // contract.
+        $($cfg)*
         unsafe impl $crate::PoolHandle for $name {
             type Data = $crate::ArcInner<$data>;
 
@@ -906,5 +928,13 @@ macro_rules! arc_pool {
                 unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
             }
         }
+    };
+    (@sorted $($input:tt)*) => {
+        ::core::compile_error!(
+            "arc_pool!: expected `[pub] Name: Type` or `[pub] Name: Type, blocks = N`"
+        );
+    };
+    ($($input:tt)*) => {
+        $crate::__sort_pool_attrs!(arc_pool [] [] [] $($input)*);
     };
 }

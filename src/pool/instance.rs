@@ -50,7 +50,7 @@ impl<T> Pool<T> {
         /// An empty pool.
         pub fn new() -> Self {
             Self {
-                list: FreeList::new(Block::<T>::STRIDE),
+                list: FreeList::new(),
                 stats: Counters::new(),
                 waiters: Waiters::new(),
                 _blocks_of: PhantomData,
@@ -123,7 +123,10 @@ impl<T> Pool<T> {
             unsafe { Block::init_link(first.add(i)) };
         }
         // SAFETY: the `count` blocks are initialised, ours for `'static`, `STRIDE` apart.
-        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        let added = unsafe {
+            self.list
+                .add_run(Block::link(first), count, Block::<T>::STRIDE)
+        };
         self.stats.add_capacity(added);
         added
     }
@@ -140,7 +143,10 @@ impl<T> Pool<T> {
         };
         // SAFETY: `Block::new` initialised the blocks; they are ours for `'static` and
         // adjacent, `STRIDE` apart.
-        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        let added = unsafe {
+            self.list
+                .add_run(Block::link(first), count, Block::<T>::STRIDE)
+        };
         self.stats.add_capacity(added);
         added
     }
@@ -168,7 +174,10 @@ impl<T> Pool<T> {
         // SAFETY: initialised just now, adjacent, `STRIDE` apart; the caller keeps them
         // valid and ours for as long as this list (part of the pool) can touch them,
         // which is all that `add_run`'s `'static` stands for.
-        let added = unsafe { self.list.add_run(Block::link(first), count) };
+        let added = unsafe {
+            self.list
+                .add_run(Block::link(first), count, Block::<T>::STRIDE)
+        };
         self.stats.add_capacity(added);
         added
     }
@@ -223,6 +232,6 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
         // SAFETY: `block` is a block of some pool (the caller's promise), so its header
         // is live.
-        unsafe { self.list.owns(Block::link(block)) }
+        unsafe { self.list.owns(Block::link(block), Block::<T>::STRIDE) }
     }
 }

@@ -36,6 +36,14 @@ use crate::Block;
 ///
 /// It is a user's job to reset whatever must not leak from one user to the next.
 ///
+/// Flash and start-up cost: the pool keeps how to fill a block (the initial value, or
+/// the init function's address) inside the `static`, next to its blocks, so a `static`
+/// `ObjectPool` is an initialised static (`.data`: an image of the whole pool, blocks
+/// included, in flash, copied to RAM at reset) unless that is all zeros. It is the one
+/// pool kind for which this is so: every other pool's storage starts all zeros
+/// (`.bss`). For large blocks on a microcontroller, use a [`StaticPool`](crate::StaticPool)
+/// and fill each block yourself.
+///
 /// The values are never dropped: handing out objects borrows the pool for `'static`
 /// (see [`StaticPool`](crate::StaticPool) for why), so the pool and its values live as
 /// long as the program. Each block that was ever handed out holds one value, made

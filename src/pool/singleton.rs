@@ -8,7 +8,43 @@
 /// - `pool!(A: T, blocks = N)` declares one with `N` blocks of storage in a `static`,
 ///   ready to use, with no `unsafe` anywhere.
 ///
-/// Attributes (docs, `#[cfg]`, …) and a visibility may precede the name.
+/// A visibility and these attributes may precede the name; any other attribute is a
+/// compile error (never silently ignored):
+///
+/// | attribute | goes to |
+/// |---|---|
+/// | doc comments, `#[doc = …]` | the type `A` |
+/// | `#[cfg(…)]` | everything the macro declares |
+/// | `#[link_section = "…"]`, `#[used]` | the `static` that holds the pool *and its blocks* (with `blocks = N`; for `pool!(A: T)`, which owns no blocks, they are a compile error: place the memory you give to `grow`) |
+///
+/// A pool's `static` starts all zeros (it lands in `.bss`); a section of your own that
+/// the runtime does not zero (`NOLOAD`, as for CCM or DTCM) must be zeroed before the
+/// pool's first use (`firmware/src/bin/placed.rs` does it from the linker script's
+/// symbols). `placed.rs` and `scripts/firmware.sh` check that the blocks land there.
+///
+/// ```compile_fail
+/// use blockpool::pool;
+///
+/// // error: `#[repr(C)]` is not an attribute pool! can apply
+/// pool!(#[repr(C)] A: u32, blocks = 2);
+/// ```
+///
+/// ```compile_fail
+/// use blockpool::pool;
+///
+/// // error: a grown pool has no storage of its own to place
+/// pool!(#[link_section = ".pool_ram"] A: u32);
+/// ```
+///
+/// ```
+/// use blockpool::pool;
+///
+/// // On a host the section is an ordinary data section of the object file.
+/// # #[cfg(target_os = "linux")]
+/// pool!(#[link_section = ".data.pool_ram"] pub A: u32, blocks = 2);
+/// # #[cfg(target_os = "linux")]
+/// assert_eq!(*A::alloc_value(7).unwrap(), 7);
+/// ```
 ///
 /// ```
 /// use blockpool::{pool, Box};
@@ -39,13 +75,15 @@
 /// ```
 #[macro_export]
 macro_rules! pool {
-    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
-        $crate::pool!(@singleton $(#[$attr])* $vis $name : $data,
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
+        $crate::pool!(@singleton [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data,
             $crate::StaticPool<$data, { $blocks }>, $crate::StaticPool::new());
     };
-    ($(#[$attr:meta])* $vis:vis $name:ident : $data:ty $(,)?) => {
-        $crate::pool!(@singleton $(#[$attr])* $vis $name : $data,
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [] $vis:vis $name:ident : $data:ty $(,)?) => {
+        $crate::pool!(@singleton [$($doc)*] [$($cfg)*] [] $vis $name : $data,
             $crate::Pool<$data>, $crate::Pool::new());
+        $($cfg)*
         impl $name {
             /// Carves blocks out of `memory`; see [`Pool::grow`]($crate::Pool::grow).
             #[allow(dead_code)]
@@ -60,19 +98,29 @@ macro_rules! pool {
             }
         }
     };
-    (@singleton $(#[$attr:meta])* $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
-        $(#[$attr])*
+    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+] $vis:vis $name:ident : $data:ty $(,)?) => {
+        ::core::compile_error!(
+            "pool!: #[link_section]/#[used] place a pool's blocks, and `pool!(A: T)` owns none \
+             (it grows from memory you give it): place that memory instead, or use \
+             `pool!(A: T, blocks = N)`"
+        );
+    };
+    (@singleton [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
+        $($cfg)*
+        $($doc)*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
         $vis struct $name;
 
+        $($cfg)*
         impl $name {
             /// The one pool behind this type.
             #[allow(dead_code)]
             $vis fn instance() -> &'static $pool {
+                $($place)*
                 static POOL: $pool = $new;
                 &POOL
             }
-
             /// Takes a free block; `None` when the pool is exhausted.
             #[allow(dead_code)]
             $vis fn alloc() -> ::core::option::Option<$crate::Box<$name, $crate::Uninit>> {
@@ -113,6 +161,7 @@ macro_rules! pool {
 
         // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
         // contract.
+        $($cfg)*
         unsafe impl $crate::PoolHandle for $name {
             type Data = $data;
 
@@ -134,5 +183,51 @@ macro_rules! pool {
                 unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
             }
         }
+    };
+    (@sorted $($input:tt)*) => {
+        ::core::compile_error!("pool!: expected `[pub] Name: Type` or `[pub] Name: Type, blocks = N`");
+    };
+    ($($input:tt)*) => {
+        $crate::__sort_pool_attrs!(pool [] [] [] $($input)*);
+    };
+}
+
+/// Sorts the attributes given to `pool!`/`arc_pool!` (see [`pool!`]): docs to the type,
+/// `#[cfg]` to every item, placement to the pool's `static`; anything else is an error.
+/// Then calls `$crate::$callback!(@sorted [docs] [cfgs] [placement] rest)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sort_pool_attrs {
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] #[doc = $doc:expr] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)* #[doc = $doc]] [$($c)*] [$($p)*] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] #[doc($($doc:tt)*)] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)* #[doc($($doc)*)]] [$($c)*] [$($p)*] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] #[cfg($($cfg:tt)*)] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)*] [$($c)* #[cfg($($cfg)*)]] [$($p)*] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*]
+        #[link_section = $section:literal] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)*] [$($c)*]
+            [$($p)* #[link_section = $section]] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*]
+        #[unsafe(link_section = $section:literal)] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)*] [$($c)*]
+            [$($p)* #[unsafe(link_section = $section)]] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] #[used] $($rest:tt)*) => {
+        $crate::__sort_pool_attrs!($cb [$($d)*] [$($c)*] [$($p)* #[used]] $($rest)*);
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] #[$other:meta] $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            ::core::stringify!($cb), "!: #[", ::core::stringify!($other),
+            "] is not an attribute it can apply (allowed: doc comments, #[cfg], ",
+            "#[link_section = \"...\"] and #[used] for the pool's static)"
+        ));
+    };
+    ($cb:ident [$($d:tt)*] [$($c:tt)*] [$($p:tt)*] $($rest:tt)*) => {
+        $crate::$cb!(@sorted [$($d)*] [$($c)*] [$($p)*] $($rest)*);
     };
 }

@@ -12,7 +12,7 @@
 // `pub(crate)` pool types in the `pub` signatures below: fine in a binary.
 #![allow(private_interfaces)]
 
-use blockpool::{pool, Block, Box, Uninit};
+use blockpool::{pool, Block, Box, StaticPool, Uninit};
 
 use blockpool_firmware::exit;
 use cortex_m_rt::entry;
@@ -51,13 +51,72 @@ pub fn blockpool_free_static(b: Box<Fixed, Uninit>) {
     drop(b)
 }
 
+/// A `StaticPool` used directly (not through `pool!`): its box is two words. Three
+/// blocks, not four: a second `StaticPool<Payload, 4>` would share `Fixed`'s code, which
+/// the compiler then stops inlining into these functions.
+static DIRECT: StaticPool<Payload, 3> = StaticPool::new();
+
+/// Allocation from a `StaticPool` used directly: the pop, then (cold) a never-used block.
+#[no_mangle]
+#[inline(never)]
+pub fn blockpool_alloc_direct() -> Option<Box<&'static StaticPool<Payload, 3>, Uninit>> {
+    DIRECT.alloc()
+}
+
+/// Free to a `StaticPool` used directly: the push.
+#[no_mangle]
+#[inline(never)]
+pub fn blockpool_free_direct(b: Box<&'static StaticPool<Payload, 3>, Uninit>) {
+    drop(b)
+}
+
+// heapless 0.9.4's `box_pool!`, the peer, in the same firmware (ARM LL/SC targets). A
+// `MaybeUninit` payload, so that its `alloc(value)` copies nothing, as blockpool's
+// `alloc()` does not.
+#[cfg(heapless_peer)]
+heapless::box_pool!(Peer: core::mem::MaybeUninit<Payload>);
+
+/// heapless 0.9.4's allocation (the pop).
+#[cfg(heapless_peer)]
+#[no_mangle]
+#[inline(never)]
+pub fn heapless_alloc() -> Option<heapless::pool::boxed::Box<Peer>> {
+    Peer.alloc(core::mem::MaybeUninit::uninit()).ok()
+}
+
+/// heapless 0.9.4's free (the push).
+#[cfg(heapless_peer)]
+#[no_mangle]
+#[inline(never)]
+pub fn heapless_free(b: heapless::pool::boxed::Box<Peer>) {
+    drop(b)
+}
+
 #[entry]
 fn main() -> ! {
     static mut MEMORY: [Block<Payload>; 2] = [const { Block::new() }; 2];
     // cortex-m-rt made `MEMORY` a `&'static mut` (`main` runs once).
     Grown::grow_exact(MEMORY);
+    #[cfg(heapless_peer)]
+    {
+        use heapless::pool::boxed::BoxBlock;
+        static mut PEER_BLOCKS: [BoxBlock<core::mem::MaybeUninit<Payload>>; 2] =
+            [const { BoxBlock::new() }; 2];
+        // SAFETY: `main` runs once and this is the only reference ever made to it.
+        for block in unsafe { &mut *core::ptr::addr_of_mut!(PEER_BLOCKS) } {
+            Peer.manage(block);
+        }
+    }
     let mut ok = true;
     for _ in 0..2 {
+        #[cfg(heapless_peer)]
+        {
+            let h = heapless_alloc();
+            ok &= h.is_some();
+            if let Some(h) = h {
+                heapless_free(h);
+            }
+        }
         let a = blockpool_alloc();
         ok &= a.is_some();
         if let Some(a) = a {
@@ -67,6 +126,11 @@ fn main() -> ! {
         ok &= s.is_some();
         if let Some(s) = s {
             blockpool_free_static(s);
+        }
+        let d = blockpool_alloc_direct();
+        ok &= d.is_some();
+        if let Some(d) = d {
+            blockpool_free_direct(d);
         }
     }
     exit(ok)
