@@ -31,10 +31,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Records are separated by a blank line.
 MUTATIONS=$(
     cat <<'EOF'
-name: claim_no_version_step
+name: push_no_version_step
 file: src/free_list/tagged_index.rs
-old: .store(name.wrapping_add(VERSION_ONE), Ordering::Relaxed);
-new: .store(name, Ordering::Relaxed);
+old: let name = header.me.load(Ordering::Relaxed).wrapping_add(VERSION_ONE);
+new: let name = header.me.load(Ordering::Relaxed);
 expect: caught
 kill: loom loom tagged_index_aba
 
