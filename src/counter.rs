@@ -11,9 +11,10 @@
 
 use crate::sync::{AtomicUsize, Ordering};
 
-#[cfg(not(loom))]
+// Only the async wait uses a fence (since `Arc`'s last decrement loads instead).
+#[cfg(all(not(loom), feature = "async"))]
 pub(crate) use core::sync::atomic::fence;
-#[cfg(loom)]
+#[cfg(all(loom, feature = "async"))]
 pub(crate) use loom::sync::atomic::fence;
 
 /// Whether this target runs the atomic read-modify-write instructions (else: critical
