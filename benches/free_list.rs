@@ -17,7 +17,7 @@ use std::time::Duration;
 use blockpool::{Block, Pool, StaticPool};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-#[path = "../bench/src/treiber.rs"]
+#[path = "common/treiber.rs"]
 mod treiber;
 use treiber::Treiber;
 

@@ -213,6 +213,9 @@
 //! `std::boxed::Box`.
 
 #![no_std]
+// docs.rs (`--cfg docsrs`, nightly): every feature-gated item is labelled with its
+// feature (`doc_cfg` does that on its own since it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

@@ -38,7 +38,11 @@ use crate::counter;
 #[cfg(feature = "stats")]
 use crate::sync::{AtomicUsize, Ordering};
 
-/// A snapshot of a pool's statistics (feature `stats`), from `stats()` on any pool.
+/// A snapshot of a pool's statistics (feature `stats`), from `stats()` on any pool;
+/// `defmt::Format` with the `defmt` feature.
+///
+/// `#[non_exhaustive]`: later versions may add fields, so it is read field by field
+/// and cannot be built outside this crate.
 ///
 /// ```
 /// use blockpool::StaticPool;
@@ -58,6 +62,7 @@ use crate::sync::{AtomicUsize, Ordering};
 #[cfg(feature = "stats")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Stats {
     /// Blocks the pool has (for a growable pool: all it has been given so far).
     pub capacity: usize,

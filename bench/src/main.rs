@@ -12,6 +12,8 @@ mod chart;
 mod contenders;
 mod noise;
 mod report;
+// Shared with `benches/free_list.rs`, where the published crate carries it.
+#[path = "../../benches/common/treiber.rs"]
 mod treiber;
 mod workloads;
 
