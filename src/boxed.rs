@@ -11,6 +11,7 @@ use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 use core::mem::{self, ManuallyDrop, MaybeUninit};
 use core::ops::{Deref, DerefMut};
+use core::pin::Pin;
 use core::ptr::{self, NonNull};
 
 use crate::Block;
@@ -180,6 +181,78 @@ impl<P: PoolHandle> Box<P, Uninit> {
             Some(block) => Ok(block.init(value)),
             None => Err(value),
         }
+    }
+}
+
+// Not `unsafe`, and no `SAFETY` needed (`Unpin` is a safe trait), but why it is right:
+// the value lives in its pool block, never inside the `Box`, and moving a `Box` moves
+// only the pointer and the handle; the block itself stays where it is until the box
+// gives it up. So a `Pin<Box<P>>` pins the value whether or not the box itself may move,
+// as `std`'s `Box<T>: Unpin` for every `T`. (Without this impl the auto trait would
+// follow `P::Data` through `PhantomData`, making a box of a future `!Unpin`.)
+impl<P: PoolHandle, S: State> Unpin for Box<P, S> {}
+
+impl<P: PoolHandle> Box<P, Init> {
+    /// Pins the value in its block: it never moves again until it is dropped (the box
+    /// holds only a pointer to it; the block stays where it is), so `Pin<Box<P>>` is a
+    /// pinned future or self-referential value living in a pool block instead of the
+    /// heap. Same as `Pin::from(self)`; needs no `T: Unpin`.
+    ///
+    /// # Examples
+    /// ```
+    /// use core::future::Future;
+    /// use core::marker::PhantomPinned;
+    /// use core::pin::Pin;
+    /// use core::task::{Context, Poll, Waker};
+    /// use blockpool::{Box, StaticPool};
+    ///
+    /// /// A future that must not move once polled (`!Unpin`), like most `async` blocks.
+    /// struct Answer(u32, PhantomPinned);
+    ///
+    /// impl Future for Answer {
+    ///     type Output = u32;
+    ///     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+    ///         Poll::Ready(self.0)
+    ///     }
+    /// }
+    ///
+    /// static FUTURES: StaticPool<Answer, 2> = StaticPool::new();
+    ///
+    /// let boxed = FUTURES.alloc_value(Answer(42, PhantomPinned)).ok().unwrap();
+    /// let mut future: Pin<Box<&StaticPool<Answer, 2>>> = boxed.into_pin();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(42));
+    /// ```
+    pub fn into_pin(self) -> Pin<Self> {
+        // SAFETY: the value lives in the pool block, not in the box, and stays at that
+        // address until the box (pinned or not) drops it: nothing in this API moves a
+        // value out of a block except `into_inner`, which needs the unpinned box, and a
+        // `Pin<Box>` gives out only `Pin<&mut T>` (for `T: !Unpin`).
+        unsafe { Pin::new_unchecked(self) }
+    }
+}
+
+impl<P: PoolHandle> From<Box<P, Init>> for Pin<Box<P, Init>> {
+    /// Pins the value in its block, as [`Box::into_pin`].
+    ///
+    /// # Examples
+    /// ```
+    /// use core::marker::PhantomPinned;
+    /// use core::pin::Pin;
+    /// use blockpool::{Box, StaticPool};
+    ///
+    /// struct SelfRef {
+    ///     data: u32,
+    ///     _pin: PhantomPinned,
+    /// }
+    /// static POOL: StaticPool<SelfRef, 1> = StaticPool::new();
+    ///
+    /// let value = SelfRef { data: 7, _pin: PhantomPinned };
+    /// let pinned: Pin<Box<&StaticPool<SelfRef, 1>>> = Pin::from(POOL.alloc_value(value).ok().unwrap());
+    /// assert_eq!(pinned.data, 7);
+    /// ```
+    fn from(boxed: Box<P, Init>) -> Self {
+        boxed.into_pin()
     }
 }
 

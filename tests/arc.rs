@@ -159,7 +159,10 @@ fn growable_forms() {
     static POOL: Pool<ArcInner<String>> = Pool::new();
     static mut MEMORY2: [Block<ArcInner<String>>; 1] = [const { Block::new() }; 1];
     // SAFETY: the only reference ever made to `MEMORY2`.
-    POOL.grow_exact(unsafe { &mut *std::ptr::addr_of_mut!(MEMORY2) });
+    assert_eq!(
+        POOL.grow_exact(unsafe { &mut *std::ptr::addr_of_mut!(MEMORY2) }),
+        1
+    );
     let s = Arc::try_new_in(String::from("pooled"), &POOL).unwrap();
     assert_eq!(s.len(), 6);
     assert_eq!(

@@ -398,3 +398,20 @@ mod far_apart {
         assert_eq!(count, Pool::<u8>::MAX_BLOCKS);
     }
 }
+
+#[test]
+fn boxes_and_arcs_are_unpin_for_any_value() {
+    use blockpool::{Arc, ArcInner, Weak};
+    use std::marker::PhantomPinned;
+    fn unpin<T: Unpin>() {}
+    unpin::<Box<&'static Pool<PhantomPinned>>>();
+    unpin::<Box<&'static Pool<PhantomPinned>, blockpool::Uninit>>();
+    unpin::<Arc<&'static Pool<ArcInner<PhantomPinned>>>>();
+    unpin::<Weak<&'static Pool<ArcInner<PhantomPinned>>>>();
+
+    static POOL: StaticPool<PhantomPinned, 1> = StaticPool::new();
+    let pinned = POOL.alloc_value(PhantomPinned).unwrap().into_pin();
+    let address = &*pinned as *const PhantomPinned;
+    let moved = pinned; // the box moves; the value stays in its block
+    assert_eq!(&*moved as *const PhantomPinned, address);
+}

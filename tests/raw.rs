@@ -161,8 +161,8 @@ fn from_raw_with_the_wrong_instance_pool_panics_where_the_backend_can_tell() {
     static A: Pool<u32> = Pool::new();
     static B: Pool<u32> = Pool::new();
     let (a, b) = (&A, &B);
-    a.grow_exact(leak_blocks(2));
-    b.grow_exact(leak_blocks(2));
+    assert_eq!(a.grow_exact(leak_blocks(2)), 2);
+    assert_eq!(b.grow_exact(leak_blocks(2)), 2);
     let raw = a.alloc_value(1).ok().unwrap().into_raw();
     let result = std::panic::catch_unwind(|| {
         // SAFETY: deliberately broken (wrong pool); the check stops it on this backend.

@@ -213,6 +213,25 @@ where
 {
 }
 
+// Not `unsafe` (`Unpin` is a safe trait), but why it is right: the value and its counts
+// live in the pool block, never inside the `Arc`/`Weak`, which hold only a pointer and
+// the handle; moving them moves nothing the value depends on, and the block stays put
+// until the last reference gives it up. So they are `Unpin` whatever the value is, as
+// `std::sync::Arc<T>` and `Weak<T>` are (the auto trait would otherwise follow the value
+// through `PhantomData`).
+impl<P> Unpin for Arc<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+}
+impl<P> Unpin for Weak<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+}
+
 impl<P> Arc<P>
 where
     P: PoolHandle + Clone,
@@ -834,14 +853,22 @@ macro_rules! arc_pool {
             $crate::Pool<$crate::ArcInner<$data>>, $crate::Pool::new());
         $($cfg)*
         impl $name {
-            /// Carves blocks out of `memory`; see [`Pool::grow`]($crate::Pool::grow).
+            /// Carves blocks out of `memory` and returns how many it added; see
+            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
+            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
+            /// further call takes nothing and returns 0).
             #[allow(dead_code)]
+            #[must_use = "grow may take fewer blocks than fit, or none"]
             $vis fn grow(memory: &'static mut [u8]) -> usize {
                 Self::instance().grow(memory)
             }
 
-            /// Adds typed blocks; see [`Pool::grow_exact`]($crate::Pool::grow_exact).
+            /// Adds typed blocks and returns how many it added; see
+            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
+            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
+            /// calls: a further call takes nothing and returns 0).
             #[allow(dead_code)]
+            #[must_use = "grow_exact may take fewer blocks than given, or none"]
             $vis fn grow_exact(
                 memory: &'static mut [$crate::Block<$crate::ArcInner<$data>>],
             ) -> usize {

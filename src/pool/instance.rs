@@ -42,8 +42,16 @@ pub struct Pool<T> {
 }
 
 impl<T> Pool<T> {
-    /// The most blocks one pool can hold on this target (2^24 - 1 on the 64-bit CAS
-    /// backend, unlimited elsewhere); [`grow`](Self::grow) stops there.
+    /// The most blocks one pool can hold on this target: 2^24 - 1 on the 64-bit CAS
+    /// backend ([`BACKEND`](crate::BACKEND) `"tagged_index"`), `usize::MAX` (no limit)
+    /// on the others; [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact) stop
+    /// there.
+    ///
+    /// The 64-bit CAS backend also limits the number of calls: a pool's blocks are named
+    /// through a table of 64 regions of 2^18 blocks each, and every `grow`/`grow_exact`
+    /// that adds blocks claims one region per 2^18 blocks it adds (rounded up). So a
+    /// pool takes at most 64 such calls (fewer if a call adds more than 2^18 blocks);
+    /// once all 64 regions are claimed, a further call takes nothing and returns 0.
     pub const MAX_BLOCKS: usize = free_list::MAX_BLOCKS;
 
     const_fn_unless_loom! {
@@ -100,6 +108,16 @@ impl<T> Pool<T> {
     /// Each block takes `size_of::<Block<T>>()` bytes: the payload plus a small header
     /// (a pointer, or 16 bytes on the 64-bit CAS backend), rounded up to `T`'s
     /// alignment.
+    ///
+    /// # Limits
+    /// On the 64-bit CAS backend a pool holds at most [`MAX_BLOCKS`](Self::MAX_BLOCKS)
+    /// (2^24 - 1) blocks and takes at most 64 `grow`/`grow_exact` calls that add blocks
+    /// (each claims one of 64 regions per 2^18 blocks it adds): a further call takes
+    /// nothing and returns 0, and a call that needs more regions than are left takes
+    /// only what they hold. The memory not taken stays unused (its `'static` borrow is
+    /// spent all the same), so check the result: hence `#[must_use]`. No limit on the
+    /// other backends.
+    #[must_use = "grow may take fewer blocks than fit, or none (see # Limits)"]
     pub fn grow(&self, memory: &'static mut [u8]) -> usize {
         if mem::size_of::<T>() == 0 {
             return usize::MAX;
@@ -133,6 +151,27 @@ impl<T> Pool<T> {
 
     /// Adds the given blocks to the pool and returns how many it added (all of them, up
     /// to [`MAX_BLOCKS`](Self::MAX_BLOCKS); `usize::MAX` for a zero-sized `T`).
+    ///
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u64> = Pool::new();
+    /// static mut BLOCKS: [Block<u64>; 4] = [const { Block::new() }; 4];
+    ///
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// let added = POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) });
+    /// assert_eq!(added, 4);
+    /// ```
+    ///
+    /// # Limits
+    /// On the 64-bit CAS backend a pool holds at most [`MAX_BLOCKS`](Self::MAX_BLOCKS)
+    /// (2^24 - 1) blocks and takes at most 64 `grow`/`grow_exact` calls that add blocks
+    /// (each claims one of 64 regions per 2^18 blocks it adds): a further call takes
+    /// nothing and returns 0, and a call that needs more regions than are left takes
+    /// only what they hold. The memory not taken stays unused (its `'static` borrow is
+    /// spent all the same), so check the result: hence `#[must_use]`. No limit on the
+    /// other backends.
+    #[must_use = "grow_exact may take fewer blocks than given, or none (see # Limits)"]
     pub fn grow_exact(&self, memory: &'static mut [Block<T>]) -> usize {
         if mem::size_of::<T>() == 0 {
             return usize::MAX;

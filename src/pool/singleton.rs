@@ -85,14 +85,22 @@ macro_rules! pool {
             $crate::Pool<$data>, $crate::Pool::new());
         $($cfg)*
         impl $name {
-            /// Carves blocks out of `memory`; see [`Pool::grow`]($crate::Pool::grow).
+            /// Carves blocks out of `memory` and returns how many it added; see
+            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
+            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
+            /// further call takes nothing and returns 0).
             #[allow(dead_code)]
+            #[must_use = "grow may take fewer blocks than fit, or none"]
             $vis fn grow(memory: &'static mut [u8]) -> usize {
                 Self::instance().grow(memory)
             }
 
-            /// Adds typed blocks; see [`Pool::grow_exact`]($crate::Pool::grow_exact).
+            /// Adds typed blocks and returns how many it added; see
+            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
+            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
+            /// calls: a further call takes nothing and returns 0).
             #[allow(dead_code)]
+            #[must_use = "grow_exact may take fewer blocks than given, or none"]
             $vis fn grow_exact(memory: &'static mut [$crate::Block<$data>]) -> usize {
                 Self::instance().grow_exact(memory)
             }
