@@ -50,7 +50,36 @@ lint() {
         RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
 }
 
+# The package as crates.io gets it (no warning allowed: cargo's warnings do not fail the
+# dry run, so they are checked here), and the docs as docs.rs builds them: nightly,
+# `--cfg docsrs` (feature labels), the user features of [package.metadata.docs.rs].
+package() {
+    local out
+    out=$(cargo publish --dry-run -p blockpool 2>&1) || { echo "$out"; return 1; }
+    echo "$out" | grep -E "Packaged|^warning" || true
+    if echo "$out" | grep -v "aborting upload due to dry run" | grep -q "^warning"; then
+        echo "cargo publish --dry-run warned"
+        return 1
+    fi
+    rustup run nightly rustc --version >/dev/null 2>&1 ||
+        rustup toolchain install nightly --profile minimal >/dev/null
+    RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc -q -p blockpool --no-deps \
+        --features stats,defmt,async
+}
+
+# The declared rust-version builds the library (without dev-dependencies, which need
+# newer compilers: `--lib` builds none of them). Not `defmt`: defmt 1 itself needs 1.81.
+msrv() {
+    local msrv
+    msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+    [[ $msrv == *.*.* ]] || msrv=$msrv.0
+    rustup toolchain install "$msrv" --profile minimal >/dev/null 2>&1 &&
+        cargo "+$msrv" build -q -p blockpool --lib --features stats,async,single-core
+}
+
 run_step lint lint
+run_step package package
+run_step "MSRV build" msrv
 run_step "host tests (debug)" cargo test -p blockpool --all-features
 run_step "host tests (release)" cargo test -p blockpool --release --all-features
 run_step "demo" cargo run -q --release --example demo
