@@ -96,7 +96,8 @@ pub fn heapless_free(b: heapless::pool::boxed::Box<Peer>) {
 fn main() -> ! {
     static mut MEMORY: [Block<Payload>; 2] = [const { Block::new() }; 2];
     // cortex-m-rt made `MEMORY` a `&'static mut` (`main` runs once).
-    Grown::grow_exact(MEMORY);
+    let added = Grown::grow_exact(MEMORY);
+    assert_eq!(added, 2);
     #[cfg(heapless_peer)]
     {
         use heapless::pool::boxed::BoxBlock;
