@@ -87,6 +87,18 @@ run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench 
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
 run_step "loom, Miri, TSan, ASan, fuzzing" scripts/verify.sh "${verify_args[@]}"
 
+# Every hand-made mutation of the free list, the Arc counts and the stats must be killed
+# by its test (TESTING.md, "Mutation testing"); it reuses the loom and Miri builds above.
+# The one record whose killer is a native timing race (`*_native`) is left to local runs:
+# everything here is deterministic (loom, Miri with fixed seeds, plain tests).
+mutants() {
+    local names
+    names=$(scripts/mutants.sh --list | awk '{print $1}' | grep -v '_native$')
+    # shellcheck disable=SC2086 # one argument per name
+    scripts/mutants.sh $names
+}
+run_step "mutation testing" mutants
+
 echo
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed steps: ${failed[*]}"
