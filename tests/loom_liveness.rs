@@ -19,15 +19,14 @@ use blockpool::StaticPool;
 mod loom_explore;
 use loom_explore::{explore, grown_pool, leak, Bound::FromEnv};
 
-/// 2 threads on a 2-block `Pool`, each alloc → free `rounds` times: every alloc finds a
-/// block.
-fn two_threads(rounds: usize) {
-    let pool = grown_pool(2);
+/// 2 threads on a 2-block pool, each alloc → free `rounds` times through `alloc`: every
+/// alloc finds a block; at the end both blocks are free.
+fn two_threads<B>(rounds: usize, alloc: impl Fn() -> Option<B> + Copy + Send + 'static) {
     let threads: Vec<_> = (0..2)
         .map(|t| {
             thread::spawn(move || {
                 for round in 0..rounds {
-                    let block = pool.alloc().unwrap_or_else(|| {
+                    let block = alloc().unwrap_or_else(|| {
                         panic!("thread {t}, round {round}: alloc returned None with a block free")
                     });
                     drop(block);
@@ -38,7 +37,7 @@ fn two_threads(rounds: usize) {
     for t in threads {
         t.join().unwrap();
     }
-    let drained: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
+    let drained: Vec<_> = std::iter::from_fn(alloc).collect();
     assert_eq!(drained.len(), 2, "every block free at the end");
 }
 
@@ -46,14 +45,20 @@ fn two_threads(rounds: usize) {
 /// our CAS) must fall through to the slow path and succeed there.
 #[test]
 fn pool_two_threads_one_round() {
-    explore("pool_two_threads_one_round", FromEnv(2), || two_threads(1));
+    explore("pool_two_threads_one_round", FromEnv(2), || {
+        let pool = grown_pool(2);
+        two_threads(1, move || pool.alloc())
+    });
 }
 
 /// Two rounds each: the slow path's own CAS can lose to a pop *and* a push of the other
 /// thread (the head moved on and came back to a block), and must retry.
 #[test]
 fn pool_two_threads_two_rounds() {
-    explore("pool_two_threads_two_rounds", FromEnv(2), || two_threads(2));
+    explore("pool_two_threads_two_rounds", FromEnv(2), || {
+        let pool = grown_pool(2);
+        two_threads(2, move || pool.alloc())
+    });
 }
 
 /// `StaticPool`: a pop that finds the free list empty falls back to claiming a
@@ -62,24 +67,6 @@ fn pool_two_threads_two_rounds() {
 fn static_pool_two_threads_two_rounds() {
     explore("static_pool_two_threads_two_rounds", FromEnv(2), || {
         let pool = leak(StaticPool::<u64, 2>::new());
-        let threads: Vec<_> = (0..2)
-            .map(|t| {
-                thread::spawn(move || {
-                    for round in 0..2 {
-                        let block = pool.alloc().unwrap_or_else(|| {
-                            panic!(
-                                "thread {t}, round {round}: alloc returned None with a block free"
-                            )
-                        });
-                        drop(block);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let drained: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
-        assert_eq!(drained.len(), 2, "every block free at the end");
+        two_threads(2, move || pool.alloc())
     });
 }
