@@ -19,7 +19,12 @@
 #            that load must be `ldr V, [T]` *after* the `ldrex T, [H]` that opened the
 #            window (the load of `next` inside the window); at least one such pop must
 #            exist; the function must also have the `clrex` of the empty path and a `dmb`.
-# llsc push: `str` (the link) -> `dmb` -> `ldrex [H]` -> `strex ..., [H]`, in that order.
+# llsc push: every `strex F, X, [H]` that closes a window on [H] stores a block X whose
+#            link (`str V, [X]`) is right: either stored *inside* the window with the
+#            value the `ldrex` loaded (V is the ldrex's destination), or stored *before*
+#            the `ldrex` and compared (`cmp`) with the ldrex's value inside the window;
+#            without `single-core`, a `dmb` must lie between the link store and the
+#            `strex`. At least one such push, and no `strex` on [H] that fails the rule.
 # cs pop:    no exclusives; inside one critical section (`cpsid i` ... `msr primask` /
 #            `cpsie i`, or calls to `_critical_section_1_0_acquire`/`release`):
 #            `ldr T, [H]` (head), `ldr N, [T]` (next), `str N, [H]` (new head).
@@ -95,9 +100,15 @@ function defs(m, nops, op,    i, s, out) {
     if (nops >= 1) return reg(op[1])
     return ""
 }
-function define(list, kind,    n, d, i) {
+function define(list, kind,    n, d, i, x) {
     n = split(list, d, " ")
-    for (i = 1; i <= n; i++) if (d[i] != "") { lastdef[d[i]] = kind; inwin[d[i]] = 0; headload[d[i]] = ""; nextof[d[i]] = ""; linked[d[i]] = "" }
+    for (i = 1; i <= n; i++) if (d[i] != "") {
+        lastdef[d[i]] = kind; inwin[d[i]] = 0; headload[d[i]] = ""; nextof[d[i]] = ""; linked[d[i]] = ""
+        # push: a link record dies with the register of its block or of its value
+        prelink[d[i]] = ""; winlink[d[i]] = ""
+        for (x in prelink) if (prelink[x] == d[i]) prelink[x] = ""
+        if (win_cmp == d[i]) win_cmp = ""
+    }
 }
 BEGIN { pops = 0; bad = 0; pushes = 0; n = 0; has_clrex = 0; has_dmb = 0; cs = 0; excl = 0; why = "" }
 /^[ \t]*[0-9a-f]+:[ \t]/ {
@@ -119,9 +130,9 @@ BEGIN { pops = 0; bad = 0; pushes = 0; n = 0; has_clrex = 0; has_dmb = 0; cs = 0
 
     if (m ~ /^ldrex/) {
         excl = 1
-        win_open = 1; win_dst = reg(op[1]); win_base = base(ops)
         define(defs(m, nops, op), "ldrex")
-        if (mode == "llsc-push" && push_state == 2) push_state = 3
+        win_open = 1; win_dst = reg(op[1]); win_base = base(ops); win_cmp = ""
+        delete winlink
         next
     }
     if (m ~ /^strex/) {
@@ -137,7 +148,18 @@ BEGIN { pops = 0; bad = 0; pushes = 0; n = 0; has_clrex = 0; has_dmb = 0; cs = 0
                 why = why sprintf(" strex at +%d stores %s, loaded by `%s` outside the ldrex/strex window (next read before the ldrex);", n, v, lastdef[v])
             }
         }
-        if (mode == "llsc-push" && push_state == 3 && b == win_base) push_state = 4
+        if (mode == "llsc-push" && win_open && b == win_base) {
+            x = reg(op[2])
+            if ((x in winlink) && winlink[x] != "" && (single || winlink[x] == "dmb")) pushes++
+            else if ((x in prelink) && prelink[x] != "" && prelink[x] == win_cmp && (single || predmb[x])) pushes++
+            else {
+                bad++
+                if ((x in winlink) && winlink[x] != "") why = why sprintf(" strex at +%d: no dmb between the link store in the window and the strex;", n)
+                else if ((x in prelink) && prelink[x] != "" && prelink[x] == win_cmp) why = why sprintf(" strex at +%d: no dmb between the link store and the strex;", n)
+                else if ((x in prelink) && prelink[x] != "") why = why sprintf(" strex at +%d: link %s stored before the ldrex but not compared with its value %s;", n, prelink[x], win_dst)
+                else why = why sprintf(" strex at +%d pushes %s, whose link was not stored from the head;", n, x)
+            }
+        }
         win_open = 0
         define(defs(m, nops, op), "strex")
         next
@@ -150,8 +172,22 @@ BEGIN { pops = 0; bad = 0; pushes = 0; n = 0; has_clrex = 0; has_dmb = 0; cs = 0
         next
     }
     if (mode == "llsc-push") {
-        if (m ~ /^str/ && push_state == 0) push_state = single ? 2 : 1
-        if (m ~ /^dmb/ && push_state == 1) push_state = 2
+        if (m == "str" && zero_offset(ops)) {
+            v = reg(op[1]); x = base(ops)
+            if (win_open && v == win_dst) { winlink[x] = "stored"; prelink[x] = "" }
+            else { prelink[x] = v; predmb[x] = 0; winlink[x] = "" }
+            next
+        }
+        if (m ~ /^dmb/) {
+            for (x in prelink) if (prelink[x] != "") predmb[x] = 1
+            for (x in winlink) if (winlink[x] != "") winlink[x] = "dmb"
+            next
+        }
+        if (m ~ /^cmp/ && win_open && nops == 2) {
+            if (reg(op[1]) == win_dst) win_cmp = reg(op[2])
+            else if (reg(op[2]) == win_dst) win_cmp = reg(op[1])
+            next
+        }
     }
 
     if (mode ~ /^cs-/) {
@@ -185,8 +221,10 @@ END {
         else ok = 1
         detail = sprintf("%d pop window(s) with next loaded between ldrex and strex", pops)
     } else if (mode == "llsc-push") {
-        if (push_state == 4) ok = 1; else why = sprintf("no str -> dmb -> ldrex -> strex sequence (got to step %d of 4)", push_state)
-        detail = single ? "link stored, then ldrex/strex on head (single-core: no dmb)" : "link stored, dmb, then ldrex/strex on head"
+        if (bad > 0) why = "bad:" why
+        else if (pushes == 0) why = "no strex on the head with its link stored from the head"
+        else ok = 1
+        detail = sprintf("%d push(es) whose link is the head the strex replaces%s", pushes, single ? " (single-core: no dmb)" : ", dmb before the strex")
     } else if (mode == "cs-pop") {
         if (excl) why = "exclusives in a critical-section build"
         else if (pops == 0) why = "no ldr head / ldr next / str head inside one critical section"

@@ -46,6 +46,7 @@ lint() {
     cargo fmt --all -- --check &&
         cargo clippy -q --all-targets --all-features -- -D warnings &&
         cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features stats,async -- -D warnings &&
+        cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features single-core,test-hooks -- -D warnings &&
         cargo clippy -q -p blockpool --target thumbv6m-none-eabi --features stats,async -- -D warnings &&
         RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
 }

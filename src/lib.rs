@@ -157,10 +157,12 @@
 //!   (same bench: +0.3–0.4 ns per pair; about +2 ns per free in the 1,000 batch).
 //! - `test-hooks`: testing aids, not part of the stable API.
 //! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
-//!   LL/SC backend's pop and push (one instruction each). A core sees its own accesses
-//!   in program order, interrupt handlers included; a second core, or a DMA engine
-//!   reading a block after it changed hands, needs the barriers, so the default keeps
-//!   them. Enable it in the firmware crate (like `cortex-m`'s
+//!   LL/SC backend's pop and push (one instruction each), and on Cortex-M makes the
+//!   push try once with its link stored inside the exclusive window before its retry
+//!   loop (3 instructions fewer; argued in `src/free_list/arm_llsc.rs`). A core sees
+//!   its own accesses in program order, interrupt handlers included; a second core, or
+//!   a DMA engine reading a block after it changed hands, needs the barriers, so the
+//!   default keeps them. Enable it in the firmware crate (like `cortex-m`'s
 //!   `critical-section-single-core`), never in a library. No effect on other backends.
 //!
 //! # Guarantees per target
@@ -172,7 +174,7 @@
 //! | backend (`build.rs` picks it when …) | targets (each built in CI: `scripts/firmware.sh`; † also run under QEMU) | mechanism | lock-free | interrupt/signal-safe | bounded time | header per block |
 //! |---|---|---|---|---|---|---|
 //! | `tagged_index` (the target has a 64-bit CAS) | x86_64, aarch64, i686 (hosts: the test suite), riscv64, … | one 64-bit head word naming the top block: 24-bit index + that block's 40-bit version | yes | yes | no (a CAS may retry while others succeed) | 16 bytes |
-//! | `arm_llsc` (32-bit ARM, and `ldrex`/`strex`/`clrex`/`dmb` assemble for the target: a compile probe, or the target's name when the probe cannot run) | ARMv7-M (thumbv7m †), ARMv7E-M (thumbv7em †), ARMv8-M mainline (thumbv8m.main) and **baseline** (thumbv8m.base †, run on a Cortex-M33, which executes v8-M baseline code), ARMv7-A/R | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty (A/R-profile; on Cortex-M exception entry and return clear the monitor), `dmb` (left out with the `single-core` feature) | yes | yes | no (a `strex` may retry after an interrupt) | 4 bytes |
+//! | `arm_llsc` (32-bit ARM, and `ldrex`/`strex`/`clrex`/`dmb` assemble for the target: a compile probe, or the target's name when the probe cannot run) | ARMv7-M (thumbv7m †), ARMv7E-M (thumbv7em †), ARMv8-M mainline (thumbv8m.main) and **baseline** (thumbv8m.base †, run on a Cortex-M33, which executes v8-M baseline code), ARMv7-A/R | `ldrex`/`strex` in `asm!`, `next` read inside the exclusive window, `clrex` on empty (A/R-profile; on Cortex-M exception entry and return clear the monitor), `dmb` (left out with the `single-core` feature, whose push on Cortex-M first tries once with its link stored inside the window) | yes | yes | no (a `strex` may retry after an interrupt) | 4 bytes |
 //! | `critical_section` (neither) | thumbv6m † (ARMv6-M has no exclusives), riscv32imc † (no atomic read-modify-write), riscv32imac † (see below), others | [`critical_section`] around each pop/push | **no** | yes, with a single-core critical-section implementation (interrupts masked); a lock-based one (multi-core, `std`) is thread-safe only | yes, O(1) with interrupts off | 4 bytes |
 //!
 //! - The header is the free-list link in front of each payload (see "Memory layout"):

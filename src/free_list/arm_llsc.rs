@@ -33,6 +33,13 @@
 //! its own accesses in program order, interrupt handlers included; a second core or a
 //! DMA engine that reads a block's contents after it changed hands needs them.
 //!
+//! The push stores the new top's link *before* its `ldrex` and compares the head it
+//! then reserves with the link (`push_loop!`), so no ordinary store lies inside its
+//! window; with `single-core` on Cortex-M it first tries once with the link stored
+//! inside the window, heapless's shorter push, and falls back to the loop if that
+//! `strex` fails (`push_sequence!` argues both). On M-profile both sequences leave by a
+//! `cbz` on the `strex` status, one instruction fewer than `cmp`/`bne` on success.
+//!
 //! Registers are named explicitly (r0-r3, r12; r4-r5 in the test-hooks build): the
 //! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
 //! the compiler picked could make a user's build fail to assemble there.
@@ -91,9 +98,10 @@ use crate::sync::AtomicPtr;
 /// The most blocks one pool can hold on this backend (no limit but memory).
 pub const MAX_BLOCKS: usize = usize::MAX;
 
-/// The push, one LL/SC sequence for a chain and for one block: `r0` is the chain's first
-/// header, `r1` the address of `head`, `$last` the register holding the chain's last
-/// header (`r0` itself for one block); `r3` and `r12` are scratch.
+/// The push's retry loop, as one piece of `asm!` text: `r0` is the chain's first header,
+/// `r1` the address of `head`, `$last` the register holding the chain's last header (`r0`
+/// itself for one block); `r3` and `r12` are scratch. It ends with the `strex`, whose
+/// status (`r3`) the caller's `push_sequence!` tests.
 ///
 /// Why it is sound: `head` is the list's atomic and the last header is owned by the
 /// caller, so every access is to a valid, aligned word. The last header's `next` is
@@ -103,26 +111,94 @@ pub const MAX_BLOCKS: usize = usize::MAX;
 /// leaves only by a successful `strex`, which closes the reservation). The link is
 /// stored *before* the `ldrex`, outside the window: whether an ordinary store between
 /// `ldrex` and `strex` clears the monitor is IMPLEMENTATION DEFINED (an M-profile monitor
-/// need not compare addresses), and where it does it would livelock the push. The `dmb`
-/// between the link store and the `strex` (absent with `single-core`) makes the push a
-/// release: the link and everything the freer wrote before are visible to a core that
-/// sees the new head. The asm is not `nomem`, so it is a compiler barrier too.
-macro_rules! push_sequence {
-    ($last:literal, $($operands:tt)*) => {
-        asm!(
-            "2:",
-            "ldr r3, [r1]",
-            concat!("str r3, [", $last, "]"),
+/// need not compare addresses), and where it does, a loop with the store inside would
+/// never complete. The `dmb` between the link store and the `strex` (absent with
+/// `single-core`) makes the push a release: the link and everything the freer wrote
+/// before are visible to a core that sees the new head. The asm is not `nomem`, so it is
+/// a compiler barrier too.
+macro_rules! push_loop {
+    ($last:literal) => {
+        concat!(
+            "2:\n",
+            "ldr r3, [r1]\n",
+            "str r3, [",
+            $last,
+            "]\n",
             release_barrier!(),
-            "ldrex r12, [r1]",
-            "cmp r12, r3",
-            "bne 2b",
-            "strex r3, r0, [r1]",
-            "cmp r3, #0",
-            "bne 2b",
-            $($operands)*
+            "\n",
+            "ldrex r12, [r1]\n",
+            "cmp r12, r3\n",
+            "bne 2b\n",
+            "strex r3, r0, [r1]\n",
         )
     };
+}
+
+/// The push, one `asm!` block for a chain and for one block (registers as in
+/// `push_loop!`).
+///
+/// - A/R-profile: the retry loop, `cmp`/`bne` on the `strex` status.
+/// - M-profile: the same loop, left by `cbz` (taken) on success, which saves the
+///   success path an instruction.
+/// - M-profile with `single-core`: first **one attempt with the link stored inside the
+///   window** (`ldrex`; `str` link; `strex`), heapless's push, then, only if that
+///   `strex` failed, the retry loop. The attempt is sound for the reason the loop is:
+///   the link holds the value of `head` that the reservation covers, and the `strex`
+///   succeeds only if nothing touched the monitor since the `ldrex` (an exception entry
+///   or return in between clears it; there is no other core). It needs no barrier
+///   between the link store and the `strex`, because a single core's interrupt handlers
+///   see its stores in program order, which is also why it is `single-core` only. And it
+///   cannot livelock: on a core whose monitor *is* cleared by the ordinary store, the
+///   attempt fails once and the loop, whose link store lies outside the window, finishes
+///   the push. The fast path is `ldrex`, `str`, `strex`, `cbz`: one instruction fewer
+///   than heapless 0.9.4's loop, without relying on IMPLEMENTATION DEFINED behaviour for
+///   progress.
+macro_rules! push_sequence {
+    ($last:literal, $($operands:tt)*) => {{
+        #[cfg(not(blockpool_m_profile))]
+        asm!(push_loop!($last), "cmp r3, #0", "bne 2b", $($operands)*);
+        #[cfg(all(blockpool_m_profile, not(feature = "single-core")))]
+        asm!(push_loop!($last), "cbz r3, 3f", "b 2b", "3:", $($operands)*);
+        #[cfg(all(blockpool_m_profile, feature = "single-core", not(feature = "test-hooks")))]
+        asm!(
+            "ldrex r3, [r1]",
+            concat!("str r3, [", $last, "]"),
+            "strex r3, r0, [r1]",
+            "cbz r3, 3f",
+            push_loop!($last),
+            "cbz r3, 3f",
+            "b 2b",
+            "3:",
+            $($operands)*
+        );
+        // Test build: between the link store and the `strex` of the attempt, store the
+        // word the test put in `PUSH_WINDOW_STORE` (e.g. NVIC set-pending), and count
+        // the attempts whose `strex` failed (the loop then finishes the push). Low
+        // registers only, as in the pop's test build.
+        #[cfg(all(blockpool_m_profile, feature = "single-core", feature = "test-hooks"))]
+        asm!(
+            "ldrex r3, [r1]",
+            concat!("str r3, [", $last, "]"),
+            "ldr r3, [r4]",
+            "cmp r3, #0",
+            "beq 5f",
+            "ldr r5, [r4, #4]",
+            "str r5, [r3]",
+            "5:",
+            "strex r3, r0, [r1]",
+            "cbz r3, 3f",
+            "ldr r3, [r4, #8]",
+            "adds r3, r3, #1",
+            "str r3, [r4, #8]",
+            push_loop!($last),
+            "cbz r3, 3f",
+            "b 2b",
+            "3:",
+            in("r4") hook::PUSH_WINDOW_STORE.as_ptr(),
+            out("r5") _,
+            $($operands)*
+        );
+    }};
 }
 
 /// The free list's header in each block: the address of the next free block.
@@ -177,6 +253,8 @@ impl FreeList {
         unsafe {
             // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
             // (Thumb only, `r0` is a low register): the success path falls through.
+            // A successful `strex` leaves by `cbz` (taken), so the retry costs the
+            // `b` and the success path one instruction less than `cmp`/`bne`.
             #[cfg(all(not(feature = "test-hooks"), blockpool_m_profile))]
             asm!(
                 "2:",
@@ -184,8 +262,9 @@ impl FreeList {
                 "cbz r0, 3f",
                 "ldr r2, [r0]",
                 "strex r3, r2, [r1]",
-                "cmp r3, #0",
-                "bne 2b",
+                "cbz r3, 4f",
+                "b 2b",
+                "4:",
                 acquire_barrier!(),
                 "3:",
                 in("r1") self.head.as_ptr(),
@@ -262,7 +341,7 @@ impl FreeList {
     /// Puts the chain `first ..= last` (already linked through `next`) on top.
     #[inline]
     fn push_chain(&self, first: NonNull<Link>, last: NonNull<Link>) {
-        // SAFETY: as for `push_sequence!` (below), with `last` the chain's last header,
+        // SAFETY: as argued at `push_loop!` and `push_sequence!` (above), with `last` the chain's last header,
         // which the caller owns.
         unsafe {
             push_sequence!(
@@ -284,7 +363,7 @@ impl FreeList {
     /// not used by anyone any more.
     #[inline]
     pub unsafe fn push(&self, link: NonNull<Link>) {
-        // SAFETY: as for `push_sequence!`, with a chain of one block: `link` is first and
+        // SAFETY: as argued at `push_loop!` and `push_sequence!`, with a chain of one block: `link` is first and
         // last (one register, so no copy of it is made).
         unsafe {
             push_sequence!(
@@ -362,5 +441,27 @@ pub mod hook {
     /// Failed `strex`es of pops so far.
     pub fn pop_retries() -> usize {
         POP_WINDOW_STORE[2].load(Ordering::Relaxed)
+    }
+
+    /// `[address, value, fallbacks]` for the push of the `single-core` build: while
+    /// `address` is non-zero, every push stores `value` to it between the link store
+    /// and the `strex` of its in-window attempt; `fallbacks` counts the attempts whose
+    /// `strex` failed, so that the retry loop finished the push.
+    pub static PUSH_WINDOW_STORE: [AtomicUsize; 3] = [
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ];
+
+    /// Arms (or, with `address == 0`, disarms) the store inside the push's window
+    /// (`single-core` builds; other builds never read it).
+    pub fn set_push_window_store(address: usize, value: usize) {
+        PUSH_WINDOW_STORE[1].store(value, Ordering::Relaxed);
+        PUSH_WINDOW_STORE[0].store(address, Ordering::Relaxed);
+    }
+
+    /// Pushes so far whose in-window attempt failed (`single-core` builds).
+    pub fn push_fallbacks() -> usize {
+        PUSH_WINDOW_STORE[2].load(Ordering::Relaxed)
     }
 }

@@ -126,10 +126,27 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// Takes a free block, and says whether it is one that has never been handed out
     /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
     pub(crate) fn take_block(&'static self) -> Option<(NonNull<Block<T>>, bool)> {
-        if let Some(link) = self.list.pop_strided(Block::<T>::STRIDE) {
-            self.stats.on_take();
-            return Some((Block::from_link(link), false));
+        match self.pop_free() {
+            Some(block) => Some((block, false)),
+            None => self.take_fresh().map(|block| (block, true)),
         }
+    }
+
+    /// Takes a block from the free list (the fast path).
+    #[inline]
+    fn pop_free(&self) -> Option<NonNull<Block<T>>> {
+        let link = self.list.pop_strided(Block::<T>::STRIDE)?;
+        self.stats.on_take();
+        Some(Block::from_link(link))
+    }
+
+    /// Claims a never-used block (the free list is empty). Out of line, so that the fast
+    /// path keeps the pool's address where the pop left it and needs no stack frame (on
+    /// ARM the compiler otherwise rebuilt the address for the two-word box after the
+    /// paths merged: 2 instructions, and 3 for the frame).
+    #[cold]
+    #[inline(never)]
+    fn take_fresh(&'static self) -> Option<NonNull<Block<T>>> {
         let Some(i) = sync::increment_below(&self.fresh, N) else {
             self.stats.on_failure();
             return None;
@@ -140,7 +157,7 @@ impl<T, const N: usize> StaticPool<T, N> {
         // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
         // this list.
         let link = unsafe { self.list.adopt(Block::link(storage), i, Block::<T>::STRIDE) };
-        Some((Block::from_link(link), true))
+        Some(Block::from_link(link))
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
@@ -177,7 +194,7 @@ unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        self.take_block().map(|(block, _)| block)
+        self.pop_free().or_else(|| self.take_fresh())
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {

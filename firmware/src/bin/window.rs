@@ -17,6 +17,12 @@
 //!   second time. The test requires that it is (so the interleaving really is the ABA
 //!   one, and the duplicate detection works).
 //! - a second control: with the store disarmed, pops never retry.
+//! - with `--features single-core` (blockpool's, whose push first tries once with the
+//!   link stored *inside* the window): the push's hook pends IRQ 1 between that link
+//!   store and the `strex`, and the handler pops the top block the link points to and
+//!   keeps it. The attempt's `strex` must fail, the retry loop must finish the push with
+//!   the new top as link, and the block the handler holds must not be handed out again.
+//!   Disarmed, the attempt must never fail.
 //!
 //! Exit status 0 only if all of that holds.
 
@@ -49,6 +55,10 @@ const MODE_RELEASE: u32 = 2;
 const MODE_NAIVE: u32 = 3;
 /// Touch nothing: only the exception entry and return happen inside the window.
 const MODE_NOP: u32 = 4;
+/// Inside a push's window: pop the top block (`A`, the one the pushed link names) and
+/// keep it.
+#[cfg(feature = "single-core")]
+const MODE_PUSH_TAKE: u32 = 5;
 static NOP_IRQS: AtomicU32 = AtomicU32::new(0);
 
 /// Interrupts taken in `MODE_ABA` (inside a window).
@@ -61,8 +71,15 @@ const PEND_SOFT_IRQ: usize = 1 << SOFT_IRQ.0;
 
 #[entry]
 fn main() -> ! {
-    hprintln!("window: {} | blockpool backend {}", machine_name(), blockpool::BACKEND);
-    check!(blockpool::BACKEND == "arm_llsc", "the window test is for the LL/SC backend");
+    hprintln!(
+        "window: {} | blockpool backend {}",
+        machine_name(),
+        blockpool::BACKEND
+    );
+    check!(
+        blockpool::BACKEND == "arm_llsc",
+        "the window test is for the LL/SC backend"
+    );
 
     // SAFETY: the handler exists (DefaultHandler); nothing here relies on masking.
     unsafe { NVIC::unmask(SOFT_IRQ) };
@@ -98,8 +115,17 @@ fn main() -> ! {
         set_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
         let b = W::alloc().unwrap();
         set_window_store(0, 0);
-        check!(NOP_IRQS.load(Relaxed) == i + 1, "nop {}: the interrupt was not taken in the window", k);
-        check!(pop_retries() == r + 1, "nop {}: {} retries, expected 1 (monitor not cleared by the exception?)", k, pop_retries() - r);
+        check!(
+            NOP_IRQS.load(Relaxed) == i + 1,
+            "nop {}: the interrupt was not taken in the window",
+            k
+        );
+        check!(
+            pop_retries() == r + 1,
+            "nop {}: {} retries, expected 1 (monitor not cleared by the exception?)",
+            k,
+            pop_retries() - r
+        );
         drop(b);
     }
     hprintln!(
@@ -117,7 +143,11 @@ fn main() -> ! {
         set_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
         let t = W::alloc().unwrap().init([k; 4]);
         set_window_store(0, 0);
-        check!(IRQS.load(Relaxed) == i + 1, "pop {}: the interrupt was not taken in the window", k);
+        check!(
+            IRQS.load(Relaxed) == i + 1,
+            "pop {}: the interrupt was not taken in the window",
+            k
+        );
         check!(
             pop_retries() == r + 1,
             "pop {}: {} retries; the strex after the interrupt must fail once",
@@ -126,8 +156,19 @@ fn main() -> ! {
         );
         let (a, b) = (A.load(Relaxed), B.load(Relaxed));
         let t_addr = t.as_ptr() as usize;
-        check!(a != b && addrs.contains(&a) && addrs.contains(&b), "handler blocks {:#x} {:#x}", a, b);
-        check!(t_addr == a, "pop {}: got {:#x}, expected the top block {:#x}", k, t_addr, a);
+        check!(
+            a != b && addrs.contains(&a) && addrs.contains(&b),
+            "handler blocks {:#x} {:#x}",
+            a,
+            b
+        );
+        check!(
+            t_addr == a,
+            "pop {}: got {:#x}, expected the top block {:#x}",
+            k,
+            t_addr,
+            a
+        );
         // The list must be `C -> D`: neither A (ours) nor B (the handler's) again.
         let c = W::alloc().unwrap().init([!k; 4]);
         let d = W::alloc().unwrap().init([!k; 4]);
@@ -137,9 +178,17 @@ fn main() -> ! {
                 duplicates += 1;
             }
         }
-        check!(duplicates == 0, "pop {}: a block in use was handed out again", k);
+        check!(
+            duplicates == 0,
+            "pop {}: a block in use was handed out again",
+            k
+        );
         check!(W::alloc().is_none(), "pop {}: a fifth block", k);
-        check!(t[0] == k && c[0] == !k && d[0] == !k, "pop {}: stamps overwritten", k);
+        check!(
+            t[0] == k && c[0] == !k && d[0] == !k,
+            "pop {}: stamps overwritten",
+            k
+        );
         drop((t, c, d));
         MODE.store(MODE_RELEASE, Relaxed);
         NVIC::pend(SOFT_IRQ);
@@ -155,7 +204,12 @@ fn main() -> ! {
         duplicates
     );
     check!(irqs == ITER, "interrupts {} != armed pops {}", irqs, ITER);
-    check!(retries == ITER as usize, "retries {} != armed pops {}", retries, ITER);
+    check!(
+        retries == ITER as usize,
+        "retries {} != armed pops {}",
+        retries,
+        ITER
+    );
 
     // All blocks accounted for.
     {
@@ -171,11 +225,111 @@ fn main() -> ! {
         check!(W::alloc().is_none(), "more than {} blocks at the end", N);
     }
 
+    #[cfg(feature = "single-core")]
+    push_window::run();
+
     // Control 2: the same interleaving against a heapless-0.7-style pop.
     naive::run();
 
-    hprintln!("PASS window: {} armed pops, {} retries, 0 duplicates; naive pop corrupted as expected", ITER, retries);
+    hprintln!(
+        "PASS window: {} armed pops, {} retries, 0 duplicates; naive pop corrupted as expected",
+        ITER,
+        retries
+    );
     exit(true)
+}
+
+/// The push of the `single-core` build, interrupted inside its in-window attempt.
+#[cfg(feature = "single-core")]
+mod push_window {
+    use super::*;
+    use blockpool::testing::arm::{push_fallbacks, set_push_window_store};
+
+    /// Armed pushes.
+    const PUSHES: u32 = 1_000;
+
+    pub fn run() {
+        // Control: disarmed, the attempt with the link inside the window succeeds (the
+        // ordinary store does not clear QEMU's monitor, nor, on these cores, the real one).
+        let f0 = push_fallbacks();
+        for _ in 0..1_000 {
+            drop(W::alloc().unwrap());
+        }
+        let idle = push_fallbacks() - f0;
+        hprintln!(
+            "push, disarmed: 1000 pushes, {} fallbacks to the retry loop",
+            idle
+        );
+        check!(
+            idle == 0,
+            "the push's in-window attempt failed without any interrupt"
+        );
+
+        let f0 = push_fallbacks();
+        let i0 = IRQS.load(Relaxed);
+        for k in 0..PUSHES {
+            // Four free blocks; take the top one (`x`): the list is `P -> Q -> R`.
+            let x = W::alloc().unwrap().init([k; 4]);
+            let x_addr = x.as_ptr() as usize;
+            let (f, i) = (push_fallbacks(), IRQS.load(Relaxed));
+            MODE.store(MODE_PUSH_TAKE, Relaxed);
+            set_push_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
+            drop(x); // link = P, then IRQ 1 pops P and keeps it: the strex must fail
+            set_push_window_store(0, 0);
+            check!(
+                IRQS.load(Relaxed) == i + 1,
+                "push {}: the interrupt was not taken in the window",
+                k
+            );
+            check!(
+                push_fallbacks() == f + 1,
+                "push {}: {} fallbacks, expected 1",
+                k,
+                push_fallbacks() - f
+            );
+            let a = A.load(Relaxed);
+            // The list must be `x -> Q -> R`, without the handler's `P`.
+            let got: [Option<_>; 3] = core::array::from_fn(|_| W::alloc());
+            check!(
+                got.iter().all(|b| b.is_some()),
+                "push {}: a block was lost",
+                k
+            );
+            let got = got.map(|b| b.unwrap().init([!k; 4]));
+            check!(
+                got[0].as_ptr() as usize == x_addr,
+                "push {}: the pushed block is not on top",
+                k
+            );
+            for b in got.iter() {
+                check!(
+                    b.as_ptr() as usize != a,
+                    "push {}: the handler's block was handed out again",
+                    k
+                );
+            }
+            check!(W::alloc().is_none(), "push {}: a fifth block", k);
+            drop(got);
+            MODE.store(MODE_RELEASE, Relaxed);
+            NVIC::pend(SOFT_IRQ);
+            check!(MODE.load(Relaxed) == MODE_IDLE, "release not done");
+        }
+        let fallbacks = push_fallbacks() - f0;
+        let irqs = IRQS.load(Relaxed) - i0;
+        hprintln!(
+            "push, armed: {} pushes, {} interrupts inside the in-window attempt (each took the block the link named), {} strex failures -> retry loop, 0 blocks handed out twice",
+            PUSHES,
+            irqs,
+            fallbacks
+        );
+        check!(
+            irqs == PUSHES && fallbacks == PUSHES as usize,
+            "push: interrupts {} / fallbacks {} != {}",
+            irqs,
+            fallbacks,
+            PUSHES
+        );
+    }
 }
 
 /// A Treiber stack whose pop is plain Rust, like heapless 0.7's: it reads `next` before
@@ -188,7 +342,11 @@ mod naive {
     }
 
     pub static HEAD: AtomicPtr<Node> = AtomicPtr::new(ptr::null_mut());
-    static NODES: [Node; 4] = [const { Node { next: AtomicPtr::new(ptr::null_mut()) } }; 4];
+    static NODES: [Node; 4] = [const {
+        Node {
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }; 4];
     pub static ARMED: AtomicU32 = AtomicU32::new(0);
 
     pub fn push(n: &'static Node) {
@@ -259,8 +417,10 @@ unsafe fn DefaultHandler(irqn: i16) {
     // SAFETY: an exception never preempts itself and only this handler names `KEPT`.
     let kept = unsafe { &mut *ptr::addr_of_mut!(KEPT) };
     check!(irqn == SOFT_IRQ.0 as i16, "unexpected interrupt {}", irqn);
-    // Disarm first: our own pops must not pend us again.
+    // Disarm first: our own pops and pushes must not pend us again.
     set_window_store(0, 0);
+    #[cfg(feature = "single-core")]
+    blockpool::testing::arm::set_push_window_store(0, 0);
     match MODE.load(Relaxed) {
         MODE_ABA => {
             IRQS.store(IRQS.load(Relaxed) + 1, Relaxed);
@@ -284,6 +444,16 @@ unsafe fn DefaultHandler(irqn: i16) {
             A.store(a as *const _ as usize, Relaxed);
             B.store(b as *const _ as usize, Relaxed);
             naive::push(a);
+            MODE.store(MODE_IDLE, Relaxed);
+        }
+        #[cfg(feature = "single-core")]
+        MODE_PUSH_TAKE => {
+            IRQS.store(IRQS.load(Relaxed) + 1, Relaxed);
+            let a = W::alloc_value([0xA; 4]).ok();
+            check!(a.is_some(), "handler: pool empty");
+            let a = a.unwrap();
+            A.store(a.as_ptr() as usize, Relaxed);
+            *kept = Some(a);
             MODE.store(MODE_IDLE, Relaxed);
         }
         MODE_NOP => {
