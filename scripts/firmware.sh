@@ -286,12 +286,13 @@ count() {
     # "Trace 0: 0xHOST [flags/PC/...] symbol": count consecutive lines per symbol; keep
     # the last call of each function (a fast path: see fastpath.rs).
     awk '{ sym = $NF
-           if (sym != prev) { if (prev ~ /^(blockpool|heapless)_/) last[prev] = n; n = 0 }
+           if (sym != prev) { if (prev ~ /^(blockpool|heapless|atomic_pool)_/) last[prev] = n; n = 0 }
            n++; prev = sym }
-         END { if (prev ~ /^(blockpool|heapless)_/) last[prev] = n
+         END { if (prev ~ /^(blockpool|heapless|atomic_pool)_/) last[prev] = n
                for (s in last) print s, last[s] }' "$log" | sort > "$out/$t/$name.counts"
     for f in blockpool_alloc blockpool_free blockpool_alloc_static blockpool_free_static \
-        blockpool_alloc_direct blockpool_free_direct heapless_alloc heapless_free; do
+        blockpool_alloc_direct blockpool_free_direct heapless_alloc heapless_free \
+        atomic_pool_alloc atomic_pool_free; do
         executed="$(awk -v f="$f" '$1 == f {print $2}' "$out/$t/$name.counts")"
         if [ -z "$executed" ]; then
             case "$f" in heapless_*) continue ;; esac  # no heapless pool on thumbv6m
@@ -345,6 +346,15 @@ guard_counts() {
             guard "$t" fastpath-single "$f" "$(peer "$t" heapless_free)"
         done
     done
+    # ... and within atomic-pool 2.0's in every build, thumbv6m's critical sections included.
+    for t in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi; do
+        for f in blockpool_alloc blockpool_alloc_static blockpool_alloc_direct; do
+            guard "$t" fastpath "$f" "$(awk -v t="$t" '$1 == t && $2 == "fastpath" && $3 == "atomic_pool_alloc" {print $4}' "$out/counts.txt")"
+        done
+        for f in blockpool_free blockpool_free_static blockpool_free_direct; do
+            guard "$t" fastpath "$f" "$(awk -v t="$t" '$1 == t && $2 == "fastpath" && $3 == "atomic_pool_free" {print $4}' "$out/counts.txt")"
+        done
+    done
     guard thumbv6m-none-eabi fastpath blockpool_alloc 13
     guard thumbv6m-none-eabi fastpath blockpool_free 11
     guard thumbv6m-none-eabi fastpath blockpool_alloc_static 13
@@ -359,7 +369,8 @@ echo "  call frame push/mov/pop included, the caller's bl not), on the fast path
 echo "  from a non-empty list, a push, no retry); static: the whole function, cold paths"
 echo "  included. blockpool_alloc/free: pool!(T) grown from memory (Pool<T>);"
 echo "  *_static: pool!(T, blocks = N) (StaticPool); *_direct: a StaticPool used directly"
-echo "  (two-word box); heapless_*: heapless 0.9.4 box_pool!, in the same firmware."
+echo "  (two-word box); heapless_*: heapless 0.9.4 box_pool!; atomic_pool_*: atomic-pool"
+echo "  2.0 pool!; both in the same firmware."
 
 # ------------------------------------------------------- 7. where pool storage lands
 # Issue 13: a pool's storage starts all zeros, so it is `.bss` (no flash image, no copy

@@ -92,6 +92,25 @@ pub fn heapless_free(b: heapless::pool::boxed::Box<Peer>) {
     drop(b)
 }
 
+// embassy's atomic-pool 2.0, the other peer, in the same firmware (every target: on
+// thumbv6m its atomics come from portable-atomic's critical-section fallback). Four
+// blocks, a `MaybeUninit` payload as for heapless.
+atomic_pool::pool!(AtomicPeer: [core::mem::MaybeUninit<Payload>; 4]);
+
+/// atomic-pool's allocation (the first free bit of its bitset).
+#[no_mangle]
+#[inline(never)]
+pub fn atomic_pool_alloc() -> Option<atomic_pool::Box<AtomicPeer>> {
+    atomic_pool::Box::new(core::mem::MaybeUninit::uninit())
+}
+
+/// atomic-pool's free (clears the block's bit).
+#[no_mangle]
+#[inline(never)]
+pub fn atomic_pool_free(b: atomic_pool::Box<AtomicPeer>) {
+    drop(b)
+}
+
 #[entry]
 fn main() -> ! {
     static mut MEMORY: [Block<Payload>; 2] = [const { Block::new() }; 2];
@@ -117,6 +136,11 @@ fn main() -> ! {
             if let Some(h) = h {
                 heapless_free(h);
             }
+        }
+        let p = atomic_pool_alloc();
+        ok &= p.is_some();
+        if let Some(p) = p {
+            atomic_pool_free(p);
         }
         let a = blockpool_alloc();
         ok &= a.is_some();
