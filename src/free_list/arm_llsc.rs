@@ -418,50 +418,68 @@ impl FreeList {
     }
 }
 
-/// What tests use to force an interrupt inside the exclusive window of `pop`.
+/// What tests use to force an interrupt inside an exclusive window: of `pop` (between
+/// its load of `next` and its `strex`) and, in `single-core` builds, of `push` (between
+/// the link store of its in-window attempt and that attempt's `strex`).
 #[cfg(feature = "test-hooks")]
 pub mod hook {
     use crate::sync::{AtomicUsize, Ordering};
 
-    /// `[address, value, retries]`: while `address` is non-zero, every pop stores
-    /// `value` to it between its load of `next` and its `strex`; `retries` counts the
-    /// pops' failed `strex`es (each pop that retries adds one per retry).
-    pub static POP_WINDOW_STORE: [AtomicUsize; 3] = [
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    ];
+    /// `[address, value, failures]` of one window, in the order the assembly reads them:
+    /// while `address` is non-zero, the sequence stores `value` to it inside its window;
+    /// `failures` counts the sequence's failed `strex`es.
+    #[repr(transparent)]
+    pub struct WindowStore([AtomicUsize; 3]);
 
-    /// Arms (or, with `address == 0`, disarms) the store inside the window.
+    impl WindowStore {
+        const fn new() -> Self {
+            Self([
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            ])
+        }
+
+        /// The three words, for the assembly.
+        pub(crate) fn as_ptr(&self) -> *const AtomicUsize {
+            self.0.as_ptr()
+        }
+
+        fn arm(&self, address: usize, value: usize) {
+            self.0[1].store(value, Ordering::Relaxed);
+            self.0[0].store(address, Ordering::Relaxed);
+        }
+
+        fn failures(&self) -> usize {
+            self.0[2].load(Ordering::Relaxed)
+        }
+    }
+
+    /// The pop's window; `failures` counts its retries (one per failed `strex`).
+    pub static POP_WINDOW_STORE: WindowStore = WindowStore::new();
+    /// The push's in-window attempt (`single-core` builds; others never read it);
+    /// `failures` counts the attempts whose `strex` failed, so that the retry loop
+    /// finished the push.
+    pub static PUSH_WINDOW_STORE: WindowStore = WindowStore::new();
+
+    /// Arms (or, with `address == 0`, disarms) the store inside the pop's window.
     pub fn set_window_store(address: usize, value: usize) {
-        POP_WINDOW_STORE[1].store(value, Ordering::Relaxed);
-        POP_WINDOW_STORE[0].store(address, Ordering::Relaxed);
+        POP_WINDOW_STORE.arm(address, value);
     }
 
     /// Failed `strex`es of pops so far.
     pub fn pop_retries() -> usize {
-        POP_WINDOW_STORE[2].load(Ordering::Relaxed)
+        POP_WINDOW_STORE.failures()
     }
 
-    /// `[address, value, fallbacks]` for the push of the `single-core` build: while
-    /// `address` is non-zero, every push stores `value` to it between the link store
-    /// and the `strex` of its in-window attempt; `fallbacks` counts the attempts whose
-    /// `strex` failed, so that the retry loop finished the push.
-    pub static PUSH_WINDOW_STORE: [AtomicUsize; 3] = [
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    ];
-
     /// Arms (or, with `address == 0`, disarms) the store inside the push's window
-    /// (`single-core` builds; other builds never read it).
+    /// (`single-core` builds).
     pub fn set_push_window_store(address: usize, value: usize) {
-        PUSH_WINDOW_STORE[1].store(value, Ordering::Relaxed);
-        PUSH_WINDOW_STORE[0].store(address, Ordering::Relaxed);
+        PUSH_WINDOW_STORE.arm(address, value);
     }
 
     /// Pushes so far whose in-window attempt failed (`single-core` builds).
     pub fn push_fallbacks() -> usize {
-        PUSH_WINDOW_STORE[2].load(Ordering::Relaxed)
+        PUSH_WINDOW_STORE.failures()
     }
 }

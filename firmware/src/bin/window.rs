@@ -110,21 +110,15 @@ fn main() -> ! {
     // must clear the local monitor, so the `strex` fails and the pop retries.
     let r0 = pop_retries();
     for k in 0..1_000u32 {
-        let (r, i) = (pop_retries(), NOP_IRQS.load(Relaxed));
-        MODE.store(MODE_NOP, Relaxed);
-        set_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
-        let b = W::alloc().unwrap();
-        set_window_store(0, 0);
-        check!(
-            NOP_IRQS.load(Relaxed) == i + 1,
-            "nop {}: the interrupt was not taken in the window",
-            k
-        );
-        check!(
-            pop_retries() == r + 1,
-            "nop {}: {} retries, expected 1 (monitor not cleared by the exception?)",
+        // (a retry missing here would mean the exception did not clear the monitor)
+        let b = inside_window(
+            "nop",
             k,
-            pop_retries() - r
+            MODE_NOP,
+            &NOP_IRQS,
+            set_window_store,
+            pop_retries,
+            || W::alloc().unwrap(),
         );
         drop(b);
     }
@@ -138,21 +132,14 @@ fn main() -> ! {
     let i0 = IRQS.load(Relaxed);
     let mut duplicates = 0u32;
     for k in 0..ITER {
-        let (r, i) = (pop_retries(), IRQS.load(Relaxed));
-        MODE.store(MODE_ABA, Relaxed);
-        set_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
-        let t = W::alloc().unwrap().init([k; 4]);
-        set_window_store(0, 0);
-        check!(
-            IRQS.load(Relaxed) == i + 1,
-            "pop {}: the interrupt was not taken in the window",
-            k
-        );
-        check!(
-            pop_retries() == r + 1,
-            "pop {}: {} retries; the strex after the interrupt must fail once",
+        let t = inside_window(
+            "pop",
             k,
-            pop_retries() - r
+            MODE_ABA,
+            &IRQS,
+            set_window_store,
+            pop_retries,
+            || W::alloc().unwrap().init([k; 4]),
         );
         let (a, b) = (A.load(Relaxed), B.load(Relaxed));
         let t_addr = t.as_ptr() as usize;
@@ -190,9 +177,7 @@ fn main() -> ! {
             k
         );
         drop((t, c, d));
-        MODE.store(MODE_RELEASE, Relaxed);
-        NVIC::pend(SOFT_IRQ);
-        check!(MODE.load(Relaxed) == MODE_IDLE, "release not done");
+        release_kept();
     }
     let retries = pop_retries() - r0;
     let irqs = IRQS.load(Relaxed) - i0;
@@ -239,6 +224,46 @@ fn main() -> ! {
     exit(true)
 }
 
+/// Runs `op` (one pool call) with a window store armed by `arm` to pend IRQ 1, which the
+/// handler serves in `mode`; then requires that the interrupt was taken once (`irqs`
+/// counts them) and that the call's `strex` failed once (`failures` counts them).
+fn inside_window<R>(
+    what: &str,
+    k: u32,
+    mode: u32,
+    irqs: &AtomicU32,
+    arm: fn(usize, usize),
+    failures: fn() -> usize,
+    op: impl FnOnce() -> R,
+) -> R {
+    let (f, i) = (failures(), irqs.load(Relaxed));
+    MODE.store(mode, Relaxed);
+    arm(NVIC_ISPR0, PEND_SOFT_IRQ);
+    let r = op();
+    arm(0, 0);
+    check!(
+        irqs.load(Relaxed) == i + 1,
+        "{} {}: the interrupt was not taken in the window",
+        what,
+        k
+    );
+    check!(
+        failures() == f + 1,
+        "{} {}: {} strex failures, expected exactly 1",
+        what,
+        k,
+        failures() - f
+    );
+    r
+}
+
+/// Has the handler free the block it kept.
+fn release_kept() {
+    MODE.store(MODE_RELEASE, Relaxed);
+    NVIC::pend(SOFT_IRQ);
+    check!(MODE.load(Relaxed) == MODE_IDLE, "release not done");
+}
+
 /// The push of the `single-core` build, interrupted inside its in-window attempt.
 #[cfg(feature = "single-core")]
 mod push_window {
@@ -271,21 +296,15 @@ mod push_window {
             // Four free blocks; take the top one (`x`): the list is `P -> Q -> R`.
             let x = W::alloc().unwrap().init([k; 4]);
             let x_addr = x.as_ptr() as usize;
-            let (f, i) = (push_fallbacks(), IRQS.load(Relaxed));
-            MODE.store(MODE_PUSH_TAKE, Relaxed);
-            set_push_window_store(NVIC_ISPR0, PEND_SOFT_IRQ);
-            drop(x); // link = P, then IRQ 1 pops P and keeps it: the strex must fail
-            set_push_window_store(0, 0);
-            check!(
-                IRQS.load(Relaxed) == i + 1,
-                "push {}: the interrupt was not taken in the window",
-                k
-            );
-            check!(
-                push_fallbacks() == f + 1,
-                "push {}: {} fallbacks, expected 1",
+            // link = P, then IRQ 1 pops P and keeps it: the attempt's strex must fail
+            inside_window(
+                "push",
                 k,
-                push_fallbacks() - f
+                MODE_PUSH_TAKE,
+                &IRQS,
+                set_push_window_store,
+                push_fallbacks,
+                || drop(x),
             );
             let a = A.load(Relaxed);
             // The list must be `x -> Q -> R`, without the handler's `P`.
@@ -310,9 +329,7 @@ mod push_window {
             }
             check!(W::alloc().is_none(), "push {}: a fifth block", k);
             drop(got);
-            MODE.store(MODE_RELEASE, Relaxed);
-            NVIC::pend(SOFT_IRQ);
-            check!(MODE.load(Relaxed) == MODE_IDLE, "release not done");
+            release_kept();
         }
         let fallbacks = push_fallbacks() - f0;
         let irqs = IRQS.load(Relaxed) - i0;
