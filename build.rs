@@ -80,7 +80,7 @@ fn main() {
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let atomics = env::var("CARGO_CFG_TARGET_HAS_ATOMIC").unwrap_or_default();
     let has_atomic = |width: &str| atomics.split(',').any(|w| w == width);
-    let loom = env::var_os("CARGO_CFG_LOOM").is_some();
+    let loom = env::var_os("CARGO_CFG_BLOCKPOOL_LOOM").is_some();
 
     let by_name = || {
         [

@@ -233,7 +233,7 @@ EOF
 # ---------------------------------------------------------------------------------------
 # Killing commands.
 
-# loom TEST [FILTER]: one loom test file (release, --cfg loom), only tests matching FILTER.
+# loom TEST [FILTER]: one loom test file (release, --cfg blockpool_loom), only tests matching FILTER.
 # `loom --features F TEST ...` builds with those features.
 loom() {
     local features=()
@@ -243,9 +243,9 @@ loom() {
     fi
     local test=$1
     shift
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
+    RUSTFLAGS="--cfg blockpool_loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
         cargo test -q --release "${features[@]}" --test "$test" --no-run || return 99
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
+    RUSTFLAGS="--cfg blockpool_loom" CARGO_TARGET_DIR="$PWD/target/verify-loom" \
         cargo test -q --release "${features[@]}" --test "$test" -- --nocapture "$@"
 }
 

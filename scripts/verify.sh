@@ -96,11 +96,11 @@ loom() {
     for file in tests/loom*.rs; do
         tests+=(--test "$(basename "$file" .rs)")
     done
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$targets/verify-loom" \
+    RUSTFLAGS="--cfg blockpool_loom" CARGO_TARGET_DIR="$targets/verify-loom" \
         cargo test --release --features async "${tests[@]}" -- --nocapture --test-threads=1
     # The statistics models need the `stats` counters, which the others do without (each
     # counter update would multiply their interleavings).
-    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$targets/verify-loom" \
+    RUSTFLAGS="--cfg blockpool_loom" CARGO_TARGET_DIR="$targets/verify-loom" \
         cargo test --release --features stats --test loom_stats -- --nocapture --test-threads=1
 }
 

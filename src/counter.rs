@@ -12,18 +12,18 @@
 use crate::sync::{AtomicUsize, Ordering};
 
 // Only the async wait uses a fence (since `Arc`'s last decrement loads instead).
-#[cfg(all(not(loom), feature = "async"))]
+#[cfg(all(not(blockpool_loom), feature = "async"))]
 pub(crate) use core::sync::atomic::fence;
-#[cfg(all(loom, feature = "async"))]
+#[cfg(all(blockpool_loom, feature = "async"))]
 pub(crate) use loom::sync::atomic::fence;
 
 /// Whether this target runs the atomic read-modify-write instructions (else: critical
 /// sections).
-const NATIVE: bool = cfg!(any(loom, target_has_atomic = "ptr"));
+const NATIVE: bool = cfg!(any(blockpool_loom, target_has_atomic = "ptr"));
 
 /// Runs `f` on the counter's value and stores what it returns, as one indivisible step
 /// (critical-section targets only).
-#[cfg(not(any(loom, target_has_atomic = "ptr")))]
+#[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
 fn with_cs<R>(counter: &AtomicUsize, f: impl FnOnce(usize) -> (usize, R)) -> R {
     critical_section::with(|_| {
         let (new, result) = f(counter.load(Ordering::Relaxed));
@@ -35,9 +35,9 @@ fn with_cs<R>(counter: &AtomicUsize, f: impl FnOnce(usize) -> (usize, R)) -> R {
 /// `counter.fetch_add(value, order)`, wrapping.
 #[inline]
 pub(crate) fn fetch_add(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.fetch_add(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (n.wrapping_add(value), n))
@@ -47,9 +47,9 @@ pub(crate) fn fetch_add(counter: &AtomicUsize, value: usize, order: Ordering) ->
 /// `counter.fetch_sub(value, order)`, wrapping.
 #[inline]
 pub(crate) fn fetch_sub(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.fetch_sub(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (n.wrapping_sub(value), n))
@@ -59,9 +59,9 @@ pub(crate) fn fetch_sub(counter: &AtomicUsize, value: usize, order: Ordering) ->
 /// `counter.fetch_max(value, order)`.
 #[inline]
 pub(crate) fn fetch_max(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.fetch_max(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (n.max(value), n))
@@ -71,9 +71,9 @@ pub(crate) fn fetch_max(counter: &AtomicUsize, value: usize, order: Ordering) ->
 /// `counter.fetch_or(value, order)`.
 #[inline]
 pub(crate) fn fetch_or(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.fetch_or(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (n | value, n))
@@ -83,9 +83,9 @@ pub(crate) fn fetch_or(counter: &AtomicUsize, value: usize, order: Ordering) -> 
 /// `counter.fetch_and(value, order)`.
 #[inline]
 pub(crate) fn fetch_and(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.fetch_and(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (n & value, n))
@@ -95,9 +95,9 @@ pub(crate) fn fetch_and(counter: &AtomicUsize, value: usize, order: Ordering) ->
 /// `counter.swap(value, order)`.
 #[inline]
 pub(crate) fn swap(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.swap(value, order);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = order;
         with_cs(counter, |n| (value, n))
@@ -113,9 +113,9 @@ pub(crate) fn compare_exchange(
     success: Ordering,
     failure: Ordering,
 ) -> Result<usize, usize> {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     return counter.compare_exchange(current, new, success, failure);
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         let _ = (success, failure);
         with_cs(counter, |n| {

@@ -1,29 +1,29 @@
-//! The atomics the crate uses, in one place, so that `--cfg loom` can swap in loom's
+//! The atomics the crate uses, in one place, so that `--cfg blockpool_loom` can swap in loom's
 //! model-checked versions (crossbeam's pattern).
 //!
 //! loom's atomics have no `const fn new`; the [`const_fn_unless_loom!`] macro makes the
 //! constructors that must be `const` for `static`s non-`const` under loom only.
 
-#[cfg(loom)]
+#[cfg(blockpool_loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(not(blockpool_loom))]
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[cfg(all(not(blockpool_loom), target_has_atomic = "64"))]
 #[allow(unused_imports)]
 pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
-#[cfg(loom)]
+#[cfg(blockpool_loom)]
 #[allow(unused_imports)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Declares a function that is `const` in normal builds and plain under `cfg(loom)`,
+/// Declares a function that is `const` in normal builds and plain under `cfg(blockpool_loom)`,
 /// whose atomics cannot be created in a constant context.
 macro_rules! const_fn_unless_loom {
     ($(#[$attr:meta])* $vis:vis fn $($rest:tt)*) => {
-        #[cfg(not(loom))]
+        #[cfg(not(blockpool_loom))]
         $(#[$attr])* $vis const fn $($rest)*
-        #[cfg(loom)]
+        #[cfg(blockpool_loom)]
         $(#[$attr])* $vis fn $($rest)*
     };
 }
@@ -36,7 +36,7 @@ pub(crate) use const_fn_unless_loom;
 /// 32-bit target, and hand the same block out twice). Lock-free where `usize` has a
 /// compare-and-swap; a short critical section where it has none (thumbv6m, riscv32imc).
 pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usize> {
-    #[cfg(any(loom, target_has_atomic = "ptr"))]
+    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
     {
         // Relaxed is enough: the counter only hands out distinct numbers. Whatever the
         // caller does with the block it names is ordered by the free list's own
@@ -47,7 +47,7 @@ pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usi
             })
             .ok()
     }
-    #[cfg(not(any(loom, target_has_atomic = "ptr")))]
+    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
     {
         critical_section::with(|_| {
             let n = counter.load(Ordering::Relaxed);

@@ -45,13 +45,13 @@ const REGISTERING: usize = 0b01;
 const WAKING: usize = 0b10;
 
 /// `UnsafeCell` with loom's closure API, so that loom can check the waker's accesses.
-#[cfg(all(feature = "async", loom))]
+#[cfg(all(feature = "async", blockpool_loom))]
 use loom::cell::UnsafeCell;
 
-#[cfg(all(feature = "async", not(loom)))]
+#[cfg(all(feature = "async", not(blockpool_loom)))]
 struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
-#[cfg(all(feature = "async", not(loom)))]
+#[cfg(all(feature = "async", not(blockpool_loom)))]
 impl<T> UnsafeCell<T> {
     const fn new(value: T) -> Self {
         Self(core::cell::UnsafeCell::new(value))
@@ -179,9 +179,9 @@ impl Waiters {
             Self {
                 #[cfg(feature = "async")]
                 claimed: AtomicUsize::new(0),
-                #[cfg(all(feature = "async", not(loom)))]
+                #[cfg(all(feature = "async", not(blockpool_loom)))]
                 slots: [const { Slot::new() }; SLOTS],
-                #[cfg(all(feature = "async", loom))]
+                #[cfg(all(feature = "async", blockpool_loom))]
                 slots: core::array::from_fn(|_| Slot::new()),
             }
         }

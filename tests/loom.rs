@@ -1,9 +1,9 @@
 //! loom model of the free list, exactly as the library runs it.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
+//! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --test loom`
 //! (`LOOM_MAX_PREEMPTIONS` bounds the scenarios marked `FromEnv(2)`; 2 when unset).
 //!
-//! Under `--cfg loom` the crate's `sync` shim swaps in loom's atomics and `build.rs`
+//! Under `--cfg blockpool_loom` the crate's `sync` shim swaps in loom's atomics and `build.rs`
 //! always picks the `tagged_index` backend (one `AtomicU64` head naming the top block
 //! by index and per-block version, links and names in the block headers, the top-block
 //! hint, the region table). The tests below drive that real code
@@ -26,7 +26,7 @@
 //!
 //! `NaiveStack` is the same algorithm without versions; `naive_stack_aba_is_found` asserts
 //! that loom finds its ABA bug, so the harness is shown to be able to fail.
-#![cfg(loom)]
+#![cfg(blockpool_loom)]
 
 use std::panic::{self, AssertUnwindSafe};
 use std::vec::Vec;

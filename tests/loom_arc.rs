@@ -2,12 +2,12 @@
 //! orderings (`src/pool/arc.rs`), including `get_mut`'s lock on the strong count that
 //! a concurrent `upgrade` breaks instead of waiting.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_arc`
+//! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --test loom_arc`
 //!
 //! The values hold a `loom::cell::UnsafeCell`: loom reports a data race if `get_mut`
 //! ever calls a value unique while another context can read it, or if a drop is not
 //! ordered after every use.
-#![cfg(loom)]
+#![cfg(blockpool_loom)]
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};

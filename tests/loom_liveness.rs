@@ -1,7 +1,7 @@
 //! loom models of liveness: `alloc` never returns `None` while a block is free, under
 //! every interleaving (up to a preemption bound) of the real `tagged_index` free list.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_liveness -- --nocapture`
+//! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --test loom_liveness -- --nocapture`
 //! (`LOOM_MAX_PREEMPTIONS` bounds the models; 2 when unset).
 //!
 //! In each model `threads` threads share a pool of `threads` blocks and each holds at
@@ -9,7 +9,7 @@
 //! (or are popping) at most `threads - 1` blocks and one is always free. A pop that loses
 //! its compare-and-swap race (the fast path's, which falls to the slow path, or the slow
 //! path's) and gives up instead of retrying shows up here as a `None`.
-#![cfg(loom)]
+#![cfg(blockpool_loom)]
 
 use loom::thread;
 

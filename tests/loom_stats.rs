@@ -2,7 +2,7 @@
 //! free list and with each other: every interleaving, up to the preemption bound.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" cargo test --release --features stats --test loom_stats -- --nocapture
+//! RUSTFLAGS="--cfg blockpool_loom" cargo test --release --features stats --test loom_stats -- --nocapture
 //! ```
 //!
 //! - `reset_racing_an_allocation`: `reset_high_water` against an allocation; once both
@@ -13,7 +13,7 @@
 //! - `in_use_never_exceeds_capacity`: on a one-block pool, a free races the next
 //!   allocation of the same block while a third thread reads the stats; `in_use` must
 //!   never read 2. It fails if a free decrements `in_use` after pushing its block.
-#![cfg(all(loom, feature = "stats"))]
+#![cfg(all(blockpool_loom, feature = "stats"))]
 
 use blockpool::Pool;
 use loom::thread;

@@ -2,12 +2,12 @@
 //! library's own code (`src/wait.rs`: claim bit, `AtomicWaker`-style slot, SeqCst
 //! fences; the `tagged_index` free list underneath) and its orderings.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --features async --test loom_wait`
+//! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --features async --test loom_wait`
 //!
 //! A lost wake-up (a waiter registered too late for the free that would have woken it,
 //! and too early to see the freed block) leaves `loom::future::block_on` waiting for ever, which loom reports as a deadlock; a data race on the waker cell is reported by
 //! loom's `UnsafeCell`.
-#![cfg(all(loom, feature = "async"))]
+#![cfg(all(blockpool_loom, feature = "async"))]
 
 use std::future::Future;
 

@@ -137,7 +137,7 @@ impl FreeList {
     /// An empty list: all zeros (the head word 0 is `NIL` at version 0). The blocks'
     /// stride is not stored (it would be the one non-zero word): every method that needs
     /// it takes it, from callers that know it at compile time.
-    #[cfg(not(loom))]
+    #[cfg(not(blockpool_loom))]
     pub const fn new() -> Self {
         Self {
             head: AtomicU64::new(0),
@@ -149,7 +149,7 @@ impl FreeList {
     }
 
     /// An empty list.
-    #[cfg(loom)]
+    #[cfg(blockpool_loom)]
     pub fn new() -> Self {
         Self {
             head: AtomicU64::new(0),
@@ -211,7 +211,7 @@ impl FreeList {
         let index = index_of(name);
         if (index as usize) < REGION_BLOCKS {
             // Under loom, a clean failure rather than a wild pointer when this breaks.
-            #[cfg(loom)]
+            #[cfg(blockpool_loom)]
             assert!(!region0.is_null(), "region 0's base not visible to a pop");
             // SAFETY: `region0` is non-null and the base of region 0 (see above), and
             // `index` names a registered block of it, so the sum is that block's header

@@ -87,10 +87,10 @@ impl<T, const N: usize> StaticPool<T, N> {
                 fresh: AtomicUsize::new(0),
                 stats: Counters::new(),
                 waiters: Waiters::new(),
-                #[cfg(not(loom))]
+                #[cfg(not(blockpool_loom))]
                 storage: [const { Block::new() }; N],
                 // loom's atomics have no `const fn new`.
-                #[cfg(loom)]
+                #[cfg(blockpool_loom)]
                 storage: core::array::from_fn(|_| Block::new()),
             }
         }
