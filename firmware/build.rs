@@ -4,6 +4,8 @@
 //! with the feature `placed`, `memory/placed.x` (128K RAM and a `.pool_ram` section).
 //!
 //! The file is copied to OUT_DIR as `memory.x` (cortex-m-rt's `link.x` includes it).
+//! The `-Tlink.x` link argument is given here too, not in `.cargo/config.toml`, so that
+//! a build with `RUSTFLAGS` (the window test's `--cfg blockpool_test_hooks`) keeps it.
 //! There must be no `memory.x` in this package's root: the linker would find that one
 //! first.
 
@@ -26,6 +28,10 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={source}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    // blockpool's test hooks (`RUSTFLAGS="--cfg blockpool_test_hooks"`), which the window
+    // test needs.
+    println!("cargo:rustc-check-cfg=cfg(blockpool_test_hooks)");
     // heapless 0.9.4's pool, the fastpath firmware's peer, exists on the ARMv7-M/E-M and
     // ARMv8-M mainline targets (its LL/SC backend); not on thumbv6m or thumbv8m.base.
     println!("cargo:rustc-check-cfg=cfg(heapless_peer)");

@@ -3,7 +3,7 @@
 #
 #  1. cross-builds of the library for 9 targets (thumbv6m/v7m/v7em/v8m.main, thumbv8m.base
 #     with nightly -Zbuild-std=core, riscv32imac, riscv32imc, i686 and aarch64 Linux),
-#     with default features and with test-hooks;
+#     with default features and with the test hooks (`--cfg blockpool_test_hooks`);
 #  2. the stress firmware under qemu-system-arm: Cortex-M3 (lm3s6965evb, LL/SC backend),
 #     Cortex-M4F (mps2-an386, LL/SC, hard float), Cortex-M0 (microbit, critical section),
 #     thumbv8m.base on a Cortex-M33 (mps2-an505, LL/SC);
@@ -118,34 +118,41 @@ step() {
 
 # ------------------------------------------------------------------ 1. cross-builds
 cross_build() {
-    local t="$1" features="$2" log="$out/build-$1-${2:-default}.log"
-    printf '  %-28s %-12s ' "$t" "${features:-default}"
+    local t="$1" hooks="$2" log="$out/build-$1-${2:-default}.log"
+    printf '  %-28s %-12s ' "$t" "${hooks:-default}"
+    local rustflags="" dir="$root/target/cross"
+    if [ -n "$hooks" ]; then rustflags="--cfg blockpool_test_hooks" dir="$root/target/cross-hooks"; fi
     # shellcheck disable=SC2046
-    if $(cargo_for "$t") build -q -p blockpool --release --target "$t" $(build_std_for "$t") \
-        --target-dir "$root/target/cross" ${features:+--features "$features"} 2>"$log"; then
+    if RUSTFLAGS="$rustflags" $(cargo_for "$t") build -q -p blockpool --release --target "$t" \
+        $(build_std_for "$t") --target-dir "$dir" 2>"$log"; then
         echo ok
     else
         echo FAILED; cat "$log"; return 1
     fi
 }
-section "1. library cross-builds (default features, then test-hooks)"
+section "1. library cross-builds (default features, then with the test hooks)"
 cd "$root"
 for t in "${LIB_TARGETS[@]}" "${V8M_BASE[@]}"; do
-    for features in "" "test-hooks"; do
-        step "cross-build $t ${features:-default}" cross_build "$t" "$features"
+    for hooks in "" "test-hooks"; do
+        step "cross-build $t ${hooks:-default}" cross_build "$t" "$hooks"
     done
 done
 
 # -------------------------------------------------------------------- firmware builds
 cd "$fw"
 # build TARGET BIN NAME [cargo args...]: builds one firmware binary, copies it to $out.
+# With HOOKS=1, blockpool's test hooks (`--cfg blockpool_test_hooks`, through RUSTFLAGS:
+# the link script comes from build.rs, so nothing else is lost) into a target directory
+# of their own.
 build() {
     local target="$1" bin="$2" name="$3"; shift 3
+    local rustflags="" dir="$fw/target"
+    if [ "${HOOKS:-0}" = 1 ]; then rustflags="--cfg blockpool_test_hooks" dir="$fw/target/hooks"; fi
     # shellcheck disable=SC2046
-    $(cargo_for "$target") build -q --release --target "$target" $(build_std_for "$target") \
-        --bin "$bin" "$@"
+    RUSTFLAGS="$rustflags" $(cargo_for "$target") build -q --release --target "$target" \
+        $(build_std_for "$target") --target-dir "$dir" --bin "$bin" "$@"
     mkdir -p "$out/$target"
-    cp "$fw/target/$target/release/$bin" "$out/$target/$name"
+    cp "$dir/$target/release/$bin" "$out/$target/$name"
     echo "  built $target/$name"
 }
 section "firmware builds"
@@ -168,12 +175,12 @@ step "build placed-control" build thumbv7em-none-eabihf placed placed-control --
 # the link stored inside the window, and its fallback loop, under preemption.
 step "build thumbv7em stress (single-core)" build thumbv7em-none-eabihf stress stress-single --features single-core
 step "build stress-selftest-leak" build thumbv7m-none-eabi stress stress-selftest-leak --features selftest-leak
-# The window test needs blockpool's test-hooks feature.
+# The window test needs blockpool's test hooks.
 for t in thumbv7m-none-eabi thumbv7em-none-eabihf "${V8M_BASE[@]}"; do
-    step "build $t window" build "$t" window window --features test-hooks
+    HOOKS=1 step "build $t window" build "$t" window window --features test-hooks
 done
 # ... and with `single-core`: the push's in-window attempt interrupted as well.
-step "build thumbv7em window (single-core)" build thumbv7em-none-eabihf window window-single --features test-hooks,single-core
+HOOKS=1 step "build thumbv7em window (single-core)" build thumbv7em-none-eabihf window window-single --features test-hooks,single-core
 
 # run MACHINE ELF [extra qemu args...]: runs a firmware; its exit status is the verdict.
 run() {

@@ -259,9 +259,10 @@ host() {
 # (default 8); leaks are allowed (the grow tests leak memory to give it to a pool).
 miri() {
     local flags="-Zmiri-strict-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..${BLOCKPOOL_MUTANT_MIRI_SEEDS:-8}"
-    MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
+    # The test-hooks cfg as in scripts/verify.sh's Miri step, whose build this reuses.
+    RUSTFLAGS="--cfg blockpool_test_hooks" MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
         cargo +nightly miri test -q --test "$1" --no-run || return 99
-    MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
+    RUSTFLAGS="--cfg blockpool_test_hooks" MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
         cargo +nightly miri test -q --test "$@"
 }
 export -f loom host miri

@@ -42,13 +42,32 @@ run_step() {
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
 
+# The tests' ABA-window hooks are a cfg, not a feature (no user build has them); builds
+# with them go to their own target directory, so that switching RUSTFLAGS back and forth
+# does not rebuild everything.
+hooked() {
+    RUSTFLAGS="--cfg blockpool_test_hooks" CARGO_TARGET_DIR="$PWD/target/hooks" "$@"
+}
+
 lint() {
     cargo fmt --all -- --check &&
         cargo clippy -q --all-targets --all-features -- -D warnings &&
+        hooked cargo clippy -q --all-targets --all-features -- -D warnings &&
         cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features stats,async -- -D warnings &&
-        cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features single-core,test-hooks -- -D warnings &&
+        hooked cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features single-core -- -D warnings &&
         cargo clippy -q -p blockpool --target thumbv6m-none-eabi --features stats,async -- -D warnings &&
         RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
+}
+
+# Every combination of the library's features compiles, on the host and on the two
+# Cortex-M backends (`--no-dev-deps`: the library alone, as a dependent builds it).
+powerset() {
+    cargo hack --version >/dev/null 2>&1 || cargo install cargo-hack --locked
+    local t
+    for t in "" thumbv7em-none-eabihf thumbv6m-none-eabi; do
+        cargo hack check -q -p blockpool --lib --feature-powerset --exclude-features default --no-dev-deps \
+            ${t:+--target "$t"} || return 1
+    done
 }
 
 # The package as crates.io gets it (no warning allowed: cargo's warnings do not fail the
@@ -81,8 +100,13 @@ msrv() {
 run_step lint lint
 run_step package package
 run_step "MSRV build" msrv
-run_step "host tests (debug)" cargo test -p blockpool --all-features
-run_step "host tests (release)" cargo test -p blockpool --release --all-features
+run_step "feature powerset" powerset
+# The host tests in the configurations users ship: default features (debug), every user
+# feature (release); then the tests that need the ABA-window hooks, with them.
+run_step "host tests (debug, default features)" cargo test -p blockpool
+run_step "host tests (release, all features)" cargo test -p blockpool --release --all-features
+run_step "host tests with the test hooks (release)" \
+    hooked cargo test -p blockpool --release --all-features --test aba --test signal_handler
 run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh

@@ -108,22 +108,25 @@ miri() {
     # The unit, integration and doc tests, as far as they run under Miri (the others
     # are `#[cfg_attr(miri, ignore)]`), with strict provenance (memory a test leaks on
     # purpose to give a pool `'static` memory is not an error)...
-    MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks" CARGO_TARGET_DIR="$targets/verify-miri" \
-        cargo +nightly miri test --features test-hooks,stats,async
+    # --cfg blockpool_test_hooks: the ABA and window tests too.
+    RUSTFLAGS="--cfg blockpool_test_hooks" \
+        MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks" CARGO_TARGET_DIR="$targets/verify-miri" \
+        cargo +nightly miri test --features stats,async
     # ...and the threaded test under many schedules.
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..$BLOCKPOOL_MIRI_SEEDS" \
-        CARGO_TARGET_DIR="$targets/verify-miri" \
-        cargo +nightly miri test --features test-hooks --test miri_threads --test miri_into_inner
+        RUSTFLAGS="--cfg blockpool_test_hooks" CARGO_TARGET_DIR="$targets/verify-miri" \
+        cargo +nightly miri test --test miri_threads --test miri_into_inner
 }
 
 tsan() {
     # -Zbuild-std: an instrumented std, so no suppressions are needed. The control test
-    # checks that TSan is live and reports an unordered handoff of a block. test-hooks:
-    # pops yield inside their ABA window now and then.
+    # checks that TSan is live and reports an unordered handoff of a block.
+    # --cfg blockpool_test_hooks: pops yield inside their ABA window now and then.
     BLOCKPOOL_TSAN_CONTROL=expect TSAN_OPTIONS="halt_on_error=1" \
-        RUSTFLAGS="-Zsanitizer=thread $sanitizer_flags" CARGO_TARGET_DIR="$targets/verify-tsan" \
+        RUSTFLAGS="-Zsanitizer=thread $sanitizer_flags --cfg blockpool_test_hooks" \
+        CARGO_TARGET_DIR="$targets/verify-tsan" \
         cargo +nightly test -Zbuild-std --target "$host" --release \
-        --features test-hooks --test tsan_stress -- --nocapture
+        --test tsan_stress -- --nocapture
 }
 
 asan() {
@@ -143,7 +146,7 @@ fuzz() {
     set +e
     (
         cd fuzz
-        RUSTFLAGS="--cfg blockpool_asan" cargo +nightly fuzz run pool_ops -- \
+        RUSTFLAGS="--cfg blockpool_asan --cfg blockpool_test_hooks" cargo +nightly fuzz run pool_ops -- \
             -max_total_time="$BLOCKPOOL_FUZZ_SECONDS" -runs="$BLOCKPOOL_FUZZ_RUNS" \
             -print_final_stats=1
     ) 2>&1 | tee "$log" |

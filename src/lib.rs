@@ -155,7 +155,6 @@
 //! - `defmt`: `defmt::Format` for `Stats` (implies `stats`).
 //! - `async`: `alloc_async()` (see above). Costs a SeqCst fence and a load per free
 //!   (same bench: +0.3–0.4 ns per pair; about +2 ns per free in the 1,000 batch).
-//! - `test-hooks`: testing aids, not part of the stable API.
 //! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
 //!   LL/SC backend's pop and push (one instruction each), and on Cortex-M makes the
 //!   push try once with its link stored inside the exclusive window before its retry
@@ -268,8 +267,11 @@ macro_rules! __if_async {
 /// `"critical_section"` (see the crate docs' "Guarantees per target").
 pub const BACKEND: &str = free_list::BACKEND;
 
-/// Testing aids, not part of the stable API: enabled by the `test-hooks` feature.
-#[cfg(feature = "test-hooks")]
+/// Testing aids, not part of the API: they exist only in a build with
+/// `RUSTFLAGS="--cfg blockpool_test_hooks"` (the crate's own ABA, signal-handler and
+/// firmware window tests), never through a Cargo feature, so no `--all-features` build
+/// and no docs.rs build has them.
+#[cfg(blockpool_test_hooks)]
 #[doc(hidden)]
 pub mod testing {
     #[cfg(blockpool_backend = "arm_llsc")]

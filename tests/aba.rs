@@ -1,10 +1,15 @@
-//! Deterministic ABA: the `test-hooks` feature runs a function inside the window of a
+//! Deterministic ABA: the `--cfg blockpool_test_hooks` build runs a function inside the window of a
 //! pop, after it has read the top block `A` and its successor `B` and before its
 //! compare-and-swap. The function pops `A`, pops `B` (and keeps it) and pushes `A` back:
 //! the interleaving that breaks an unprotected Treiber stack.
 //!
 //! A naive stack kept here shows that the scenario does corrupt a free list without ABA
 //! protection (so this test can fail); the real pool must come out of it intact.
+//!
+//! Run: `RUSTFLAGS="--cfg blockpool_test_hooks" cargo test --test aba` (without the cfg
+//! the file compiles to nothing).
+
+#![cfg(blockpool_test_hooks)]
 
 use std::collections::HashSet;
 use std::ptr;

@@ -3,7 +3,7 @@
 //! scenario the pool exists for. Two phases:
 //!
 //! 1. a POSIX interval timer (`setitimer`, 20 µs) raises `SIGALRM` whenever it likes;
-//! 2. with the `test-hooks` feature, the handler is raised *inside* the window of a pop
+//! 2. with `--cfg blockpool_test_hooks`, the handler is raised *inside* the window of a pop
 //!    (after it read `next`, before its CAS), and pops `A`, pops `B` (keeping it until
 //!    its next run) and pushes `A` back: the ABA interleaving, on every injection.
 //!
@@ -108,16 +108,16 @@ extern "C" fn on_injected(_: libc::c_int) {
     IN_INJECTED_HANDLER.store(false, Relaxed);
 }
 
-#[cfg(feature = "test-hooks")]
+#[cfg(blockpool_test_hooks)]
 static INJECTING: AtomicBool = AtomicBool::new(false);
 
-#[cfg(feature = "test-hooks")]
+#[cfg(blockpool_test_hooks)]
 static WINDOW_VISITS: AtomicUsize = AtomicUsize::new(0);
 
 /// Raises the handler in every other pop window of thread mode: the pop it interrupts
 /// must retry, and its retry gets one undisturbed attempt (injecting into every attempt
 /// would livelock, by design of the test, not of the pool).
-#[cfg(feature = "test-hooks")]
+#[cfg(blockpool_test_hooks)]
 fn inject() {
     if INJECTING.load(Relaxed)
         && !IN_INJECTED_HANDLER.load(Relaxed)
@@ -195,7 +195,7 @@ fn main() {
     );
     results.push(check("timer signals"));
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(blockpool_test_hooks)]
     {
         let injections = env("BLOCKPOOL_INJECTIONS", 100_000);
         install(libc::SIGUSR1, on_injected);
@@ -216,10 +216,10 @@ fn main() {
         );
         results.push(check("injections"));
     }
-    #[cfg(not(feature = "test-hooks"))]
+    #[cfg(not(blockpool_test_hooks))]
     let _ = on_injected;
-    #[cfg(not(feature = "test-hooks"))]
-    println!("injections: skipped (build with --features test-hooks)");
+    #[cfg(not(blockpool_test_hooks))]
+    println!("injections: skipped (build with RUSTFLAGS='--cfg blockpool_test_hooks')");
 
     let passed = results.iter().filter(|&&ok| ok).count();
     let failed = results.len() - passed;

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! BLOCKPOOL_TSAN_OPS=10000000 \
-//! RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
+//! RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer --cfg blockpool_test_hooks" \
 //!     cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --release \
-//!     --features test-hooks --test tsan_stress -- --nocapture
+//!     --test tsan_stress -- --nocapture
 //! ```
 //!
 //! `BLOCKPOOL_TSAN_OPS` is the total number of pool operations (each alloc and each
@@ -15,7 +15,7 @@
 //! one owner's payload writes before the next owner's (the payload is plain memory);
 //! per-block in-use flags catch a block handed out twice; draining the pools at the end
 //! catches a lost block. With more threads than blocks the pools run empty often. With
-//! the `test-hooks` feature, pops yield inside their ABA window now and then.
+//! `--cfg blockpool_test_hooks`, pops yield inside their ABA window now and then.
 //! `threads_share_arcs_and_objects` adds `Arc`/`Weak` and `ObjectPool` traffic: values
 //! whose last drop races other holders' reads and the block's next owner.
 
@@ -122,7 +122,7 @@ fn worker(id: usize, ops: usize) -> usize {
     done
 }
 
-#[cfg(feature = "test-hooks")]
+#[cfg(blockpool_test_hooks)]
 fn yield_in_window() {
     thread_local!(static POPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
     let pops = POPS.get().wrapping_add(1);
@@ -162,10 +162,10 @@ fn threads_hammer_three_pools() {
     assert_eq!(INSTANCE.grow_exact(first), BLOCKS);
     assert_eq!(INSTANCE.grow_exact(second), 1);
 
-    // With `test-hooks`, every 4th pop yields its time slice between reading `next` and
+    // With `--cfg blockpool_test_hooks`, every 4th pop yields its time slice between reading `next` and
     // its CAS: the window in which other threads' pops and pushes make ABA, which
     // otherwise a few instructions wide is rarely hit by a stress run.
-    #[cfg(feature = "test-hooks")]
+    #[cfg(blockpool_test_hooks)]
     blockpool::testing::set_pop_window_hook(Some(yield_in_window));
 
     let total = operations();

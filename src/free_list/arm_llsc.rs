@@ -40,7 +40,7 @@
 //! `strex` fails (`push_sequence!` argues both). On M-profile both sequences leave by a
 //! `cbz` on the `strex` status, one instruction fewer than `cmp`/`bne` on success.
 //!
-//! Registers are named explicitly (r0-r3, r12; r4-r5 in the test-hooks build): the
+//! Registers are named explicitly (r0-r3, r12; r4-r5 in the `blockpool_test_hooks` build): the
 //! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
 //! the compiler picked could make a user's build fail to assemble there.
 //!
@@ -56,7 +56,7 @@
 //! left open in the same context is replaced before it is used. The M-profile pop
 //! therefore leaves its empty path as it is, which saves the success path a branch
 //! around the `clrex` (and, as `top` is in `r0`, a `cbz` replaces `cmp`/`beq`). The
-//! test-hooks build keeps the `clrex` form on every target.
+//! `blockpool_test_hooks` build keeps the `clrex` form on every target.
 //!
 //! Progress: lock-free (a `strex` fails only if another context's access intervened).
 //! Interrupt-safe: nothing waits for the interrupted context.
@@ -159,7 +159,7 @@ macro_rules! push_sequence {
         asm!(push_loop!($last), "cmp r3, #0", "bne 2b", $($operands)*);
         #[cfg(all(blockpool_m_profile, not(feature = "single-core")))]
         asm!(push_loop!($last), "cbz r3, 3f", "b 2b", "3:", $($operands)*);
-        #[cfg(all(blockpool_m_profile, feature = "single-core", not(feature = "test-hooks")))]
+        #[cfg(all(blockpool_m_profile, feature = "single-core", not(blockpool_test_hooks)))]
         asm!(
             "ldrex r3, [r1]",
             concat!("str r3, [", $last, "]"),
@@ -175,7 +175,7 @@ macro_rules! push_sequence {
         // word the test put in `PUSH_WINDOW_STORE` (e.g. NVIC set-pending), and count
         // the attempts whose `strex` failed (the loop then finishes the push). Low
         // registers only, as in the pop's test build.
-        #[cfg(all(blockpool_m_profile, feature = "single-core", feature = "test-hooks"))]
+        #[cfg(all(blockpool_m_profile, feature = "single-core", blockpool_test_hooks))]
         asm!(
             "ldrex r3, [r1]",
             concat!("str r3, [", $last, "]"),
@@ -240,13 +240,13 @@ impl FreeList {
     #[inline]
     pub fn pop(&self) -> Option<NonNull<Link>> {
         let top: *mut Link;
-        #[cfg(feature = "test-hooks")]
+        #[cfg(blockpool_test_hooks)]
         let hook = hook::POP_WINDOW_STORE.as_ptr();
         // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
         // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
         // value of `head` is the header of a block of this pool (`'static` memory), whose
         // first word is `next`. The sequence is the one argued in the module docs; the
-        // asm is not `nomem`, so it is also a compiler barrier. The test-hooks build
+        // asm is not `nomem`, so it is also a compiler barrier. The `blockpool_test_hooks` build
         // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
         // stores to the address a test armed it with (`set_window_store`, test-only: the
         // test names a register such as NVIC's set-pending).
@@ -255,7 +255,7 @@ impl FreeList {
             // (Thumb only, `r0` is a low register): the success path falls through.
             // A successful `strex` leaves by `cbz` (taken), so the retry costs the
             // `b` and the success path one instruction less than `cmp`/`bne`.
-            #[cfg(all(not(feature = "test-hooks"), blockpool_m_profile))]
+            #[cfg(all(not(blockpool_test_hooks), blockpool_m_profile))]
             asm!(
                 "2:",
                 "ldrex r0, [r1]",
@@ -273,7 +273,7 @@ impl FreeList {
                 out("r3") _,
                 options(nostack),
             );
-            #[cfg(all(not(feature = "test-hooks"), not(blockpool_m_profile)))]
+            #[cfg(all(not(blockpool_test_hooks), not(blockpool_m_profile)))]
             asm!(
                 "2:",
                 "ldrex r0, [r1]",
@@ -297,7 +297,7 @@ impl FreeList {
             // Test build: between the load of `next` and the `strex`, store a word to the
             // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
             // count how often the `strex` failed.
-            #[cfg(feature = "test-hooks")]
+            #[cfg(blockpool_test_hooks)]
             // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
             // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
             // retrying context writes it, after any handler that interrupted it returned).
@@ -421,7 +421,7 @@ impl FreeList {
 /// What tests use to force an interrupt inside an exclusive window: of `pop` (between
 /// its load of `next` and its `strex`) and, in `single-core` builds, of `push` (between
 /// the link store of its in-window attempt and that attempt's `strex`).
-#[cfg(feature = "test-hooks")]
+#[cfg(blockpool_test_hooks)]
 pub mod hook {
     use crate::sync::{AtomicUsize, Ordering};
 

@@ -20,7 +20,7 @@ mod arm_llsc;
 #[cfg(blockpool_backend = "arm_llsc")]
 pub use arm_llsc::*;
 // The glob above does not bring `arm_llsc::hook`: the `hook` module below shadows it.
-#[cfg(all(feature = "test-hooks", blockpool_backend = "arm_llsc"))]
+#[cfg(all(blockpool_test_hooks, blockpool_backend = "arm_llsc"))]
 pub use arm_llsc::hook as arm_hook;
 
 #[cfg(blockpool_backend = "tagged_index")]
@@ -67,18 +67,18 @@ unsafe fn link_run(
 /// A hook that runs inside the ABA window of the portable backend's pop: after it has
 /// read the top block's `next` and before its compare-and-swap. Tests use it to run
 /// pops and pushes in exactly that window. Compiled to nothing without the
-/// `test-hooks` feature.
+/// `--cfg blockpool_test_hooks` build (tests only).
 pub mod hook {
-    #[cfg(feature = "test-hooks")]
+    #[cfg(blockpool_test_hooks)]
     use crate::sync::{AtomicPtr, Ordering};
 
-    #[cfg(feature = "test-hooks")]
+    #[cfg(blockpool_test_hooks)]
     static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 
     /// Sets (or with `None` clears) the function every pop calls inside its window. It
     /// runs in whatever thread or handler pops, and may itself use pools (a pop inside
     /// the hook calls the hook again: disarm it first if that is not wanted).
-    #[cfg(feature = "test-hooks")]
+    #[cfg(blockpool_test_hooks)]
     pub fn set_pop_window_hook(hook: Option<fn()>) {
         let raw = hook.map_or(core::ptr::null_mut(), |f| f as *mut ());
         HOOK.store(raw, Ordering::SeqCst);
@@ -87,7 +87,7 @@ pub mod hook {
     #[inline(always)]
     #[allow(dead_code)]
     pub(crate) fn between_read_and_cas() {
-        #[cfg(feature = "test-hooks")]
+        #[cfg(blockpool_test_hooks)]
         {
             let raw = HOOK.load(Ordering::SeqCst);
             if !raw.is_null() {

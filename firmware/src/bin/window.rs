@@ -1,7 +1,8 @@
 //! Preemption *inside* the exclusive window of a pop (blockpool's LL/SC backend; build
-//! with `--features test-hooks`, for thumbv7m / thumbv7em).
+//! with `RUSTFLAGS="--cfg blockpool_test_hooks"` and `--features test-hooks`, for
+//! thumbv7m / thumbv7em / thumbv8m.base).
 //!
-//! With blockpool's `test-hooks`, a pop stores a word of our choice between its load of
+//! With blockpool's test hooks, a pop stores a word of our choice between its load of
 //! `next` and its `strex`. We store `1 << 1` to the NVIC set-pending register, so IRQ 1
 //! is taken right there, inside the window. The handler plays the ABA adversary: it pops
 //! the same top block `A`, pops its successor `B`, and pushes `A` back (the list is
@@ -28,6 +29,11 @@
 
 #![no_std]
 #![no_main]
+
+#[cfg(not(blockpool_test_hooks))]
+compile_error!(
+    "the window test needs blockpool's test hooks: RUSTFLAGS=\"--cfg blockpool_test_hooks\" cargo run --release --bin window --features test-hooks"
+);
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
