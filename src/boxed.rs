@@ -406,6 +406,74 @@ impl<P: PoolHandle> Box<P, Init> {
     }
 }
 
+impl<P: PoolHandle + Clone> Box<P, Init>
+where
+    P::Data: Clone,
+{
+    /// A new box holding a clone of the value, in another block of the same pool;
+    /// `None` when the pool is exhausted. [`Clone::clone`] is the same, but panics
+    /// instead.
+    ///
+    /// The block is taken *before* `T::clone` runs, so an exhausted pool costs no
+    /// clone (`T::clone` is not called at all), and a clone that panics returns the
+    /// block it was given to the pool while unwinding: no block is lost either way.
+    /// While `T::clone` runs, that block is already out of the pool (a `T::clone` that
+    /// allocates from the same pool sees one block fewer).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<[u8; 16], 2> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value([7; 16]).unwrap();
+    /// let b = a.try_clone().expect("a second block is free");
+    /// assert_eq!(a, b); // equal values …
+    /// assert_ne!(a.as_ptr(), b.as_ptr()); // … in different blocks
+    ///
+    /// assert!(b.try_clone().is_none()); // both blocks in use
+    /// ```
+    pub fn try_clone(&self) -> Option<Self> {
+        // Block first: if `T::clone` panics, `block` (an `Uninit` box, which never drops
+        // a payload) is dropped while unwinding and returns the block to the pool.
+        let block = Box::alloc_in((*self.pool).clone())?;
+        let value = (**self).clone();
+        Some(block.init(value))
+    }
+}
+
+/// Clones the value into another block of the same pool, as heapless 0.9's `Box` does.
+///
+/// # Panics
+/// If the pool is exhausted. Use [`Box::try_clone`] to get `None` instead: a pool of
+/// fixed-size blocks runs out, and `clone` has no way to say so but a panic.
+/// `T::clone` is not called in that case (the block is taken first; see
+/// [`try_clone`](Box::try_clone)).
+///
+/// # Examples
+/// ```
+/// use blockpool::{pool, Box};
+///
+/// pool!(Names: [u8; 8], blocks = 2);
+///
+/// let a: Box<Names> = Names::alloc_value(*b"blockpl\0").unwrap();
+/// let b = a.clone(); // a `Box<Names>`, not a `[u8; 8]`
+/// assert_eq!(*a, *b);
+/// assert!(Names::alloc().is_none()); // the clone took the second block
+/// ```
+impl<P: PoolHandle + Clone> Clone for Box<P, Init>
+where
+    P::Data: Clone,
+{
+    #[track_caller]
+    fn clone(&self) -> Self {
+        match self.try_clone() {
+            Some(clone) => clone,
+            None => panic!("blockpool: Box::clone: the pool is exhausted (see Box::try_clone)"),
+        }
+    }
+}
+
 /// Returns a block to its pool when dropped, also while unwinding from a panic in the
 /// payload's destructor, so that no block is ever lost.
 struct Release<P: PoolHandle> {
