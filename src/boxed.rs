@@ -40,13 +40,56 @@ impl State for Init {
     const INIT: bool = true;
 }
 
-/// A handle to the pool a [`Box`] came from and returns to: `&Pool<T>`,
-/// `&StaticPool<T, N>`, or the zero-sized type a [`pool!`](crate::pool!) declares.
+/// A handle to a pool of `Data` blocks: what a [`Box`] comes from and returns to, and
+/// the bound to write code generic over "a pool of `T`".
+///
+/// The crate implements it for `&Pool<T>`, `&'static StaticPool<T, N>`,
+/// `&ScopedPool<'_, T>` and the zero-sized types that [`pool!`](crate::pool!) declares
+/// (and [`arc_pool!`](crate::arc_pool!), whose blocks hold an
+/// [`ArcInner<T>`](crate::ArcInner)); every one of them is `Copy`.
+///
+/// # Generic code
+/// Bound on `P: PoolHandle<Data = T>` (with `Copy` to allocate more than once), take
+/// blocks with [`Box::alloc_in`] or [`Box::alloc_value_in`], and free them by dropping
+/// the boxes (a `Box<P>` always goes back to the pool it came from). This is the one way
+/// to be generic over the pool kinds, as heapless 0.7's `singleton::Pool` and heapless
+/// 0.9's `BoxPool` traits were; using the trait is safe and part of the API.
+///
+/// ```
+/// use blockpool::{pool, Box, PoolHandle, StaticPool};
+///
+/// /// Two blocks of `pool`, holding `a` and `b`, or none at all.
+/// fn pair<T, P>(pool: P, a: T, b: T) -> Option<(Box<P>, Box<P>)>
+/// where
+///     P: PoolHandle<Data = T> + Copy,
+/// {
+///     let first = Box::alloc_value_in(pool, a).ok()?;
+///     let second = Box::alloc_value_in(pool, b).ok()?; // on `None`, `first` goes back
+///     Some((first, second))
+/// }
+///
+/// static SAMPLES: StaticPool<u32, 3> = StaticPool::new();
+/// pool!(Frames: [u8; 4], blocks = 2);
+///
+/// // A `StaticPool`, through `&'static StaticPool<u32, 3>` …
+/// let (x, y) = pair(&SAMPLES, 1, 2).unwrap();
+/// assert_eq!(*x + *y, 3);
+/// assert!(pair(&SAMPLES, 3, 4).is_none()); // one block left: none taken
+/// assert!(SAMPLES.alloc().is_some());
+///
+/// // … and a `pool!` singleton, through its type.
+/// let (f, g): (Box<Frames>, Box<Frames>) = pair(Frames, [0; 4], [1; 4]).unwrap();
+/// assert_eq!(f[0] + g[3], 1);
+/// ```
+///
+/// The trait's methods are hidden: they are the pools' side of the contract below, not
+/// part of the API.
 ///
 /// # Safety
-/// `take` hands out blocks that nobody else uses until they come back through
-/// `release`, and `release` makes a block available to `take` again. Implement it only
-/// through [`pool!`](crate::pool!).
+/// Only *implementing* the trait is `unsafe`: `take` hands out blocks that nobody else
+/// uses until they come back through `release`, `release` makes a block available to
+/// `take` again, and `waiters` and `owns` answer for that same pool. Implement it only
+/// through [`pool!`](crate::pool!); the hidden methods may change in any release.
 pub unsafe trait PoolHandle {
     /// The type each block holds.
     type Data;

@@ -105,6 +105,13 @@
 //! assert_eq!(back[3], 4);
 //! ```
 //!
+//! ## Code generic over a pool
+//! A function that takes "a pool of `T`" bounds its handle on
+//! [`PoolHandle<Data = T>`](PoolHandle), which `&Pool<T>`, `&'static StaticPool<T, N>`,
+//! `&ScopedPool<'_, T>` and every `pool!` type implement, allocates with
+//! [`Box::alloc_in`] or [`Box::alloc_value_in`], and frees by dropping the box; the
+//! trait's docs have an example used with two pool kinds.
+//!
 //! ## Statistics (feature `stats`)
 //! Every pool kind has `stats()` (`Stats`: capacity, blocks in use,
 //! high-water mark, allocation failures) and `reset_high_water()`, readable from any
