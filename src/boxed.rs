@@ -155,7 +155,23 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// Takes a free block from `pool`; `None` when the pool is exhausted. Zero-sized
     /// types need no memory and always succeed.
     ///
-    /// The pools' own `alloc` methods call this.
+    /// The pools' own `alloc` methods call this; code generic over the pool kind calls
+    /// it directly (see [`PoolHandle`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{pool, Box, StaticPool, Uninit};
+    ///
+    /// static POOL: StaticPool<u64, 1> = StaticPool::new();
+    /// pool!(Words: u32, blocks = 1);
+    ///
+    /// let block = Box::alloc_in(&POOL).unwrap(); // the same as `POOL.alloc()`
+    /// assert!(Box::alloc_in(&POOL).is_none()); // exhausted
+    /// assert_eq!(*block.init(42), 42);
+    ///
+    /// let word: Box<Words, Uninit> = Box::alloc_in(Words).unwrap(); // `Words::alloc()`
+    /// # drop(word);
+    /// ```
     pub fn alloc_in(pool: P) -> Option<Self> {
         let block = if mem::size_of::<P::Data>() == 0 {
             NonNull::dangling()
@@ -171,7 +187,19 @@ impl<P: PoolHandle> Box<P, Uninit> {
         })
     }
 
-    /// Writes `value` into the block.
+    /// Writes `value` into the block: the box becomes [`Init`] and derefs to the value.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<[u8; 4], 1> = StaticPool::new();
+    ///
+    /// let block = POOL.alloc().unwrap(); // `Box<_, Uninit>`: no value yet
+    /// let mut value = block.init(*b"abcd"); // `Box<_, Init>`
+    /// value[0] = b'A';
+    /// assert_eq!(&*value, b"Abcd");
+    /// ```
     pub fn init(mut self, value: P::Data) -> Box<P, Init> {
         // SAFETY: the block is ours and has room for a `T`; we then own the value.
         unsafe {
@@ -180,7 +208,34 @@ impl<P: PoolHandle> Box<P, Uninit> {
         }
     }
 
-    /// The block's memory, to initialise a large value in place without copying it.
+    /// The block's memory, to initialise a large value in place without copying it;
+    /// [`assume_init`](Self::assume_init) then declares it initialised.
+    ///
+    /// # Examples
+    /// A large value written field by field, never built on the stack:
+    /// ```
+    /// use core::ptr::addr_of_mut;
+    /// use blockpool::StaticPool;
+    ///
+    /// struct Frame {
+    ///     length: u32,
+    ///     payload: [u8; 4096],
+    /// }
+    /// static FRAMES: StaticPool<Frame, 1> = StaticPool::new();
+    ///
+    /// let mut block = FRAMES.alloc().unwrap();
+    /// let frame = block.as_uninit_mut().as_mut_ptr();
+    /// // SAFETY: `frame` points to the block's memory, ours while `block` lives; the
+    /// // fields are written through raw pointers, with no reference to uninitialised
+    /// // memory.
+    /// unsafe {
+    ///     addr_of_mut!((*frame).length).write(0);
+    ///     addr_of_mut!((*frame).payload).cast::<u8>().write_bytes(0, 4096);
+    /// }
+    /// // SAFETY: both fields were written above.
+    /// let frame = unsafe { block.assume_init() };
+    /// assert_eq!((frame.length, frame.payload[4095]), (0, 0));
+    /// ```
     pub fn as_uninit_mut(&mut self) -> &mut MaybeUninit<P::Data> {
         // SAFETY: the block is exclusively ours for as long as `self` is borrowed, and
         // `MaybeUninit` makes no claim about its contents.
@@ -190,6 +245,10 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// Declares the value written through [`as_uninit_mut`](Self::as_uninit_mut) or
     /// [`as_mut_ptr`](Self::as_mut_ptr) initialised.
     ///
+    /// # Safety
+    /// The block holds a valid `P::Data`.
+    ///
+    /// # Examples
     /// ```
     /// use blockpool::StaticPool;
     ///
@@ -205,9 +264,6 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// let block = unsafe { block.assume_init() };
     /// assert_eq!(block[1023], 1023);
     /// ```
-    ///
-    /// # Safety
-    /// The block holds a valid `P::Data`.
     pub unsafe fn assume_init(self) -> Box<P, Init> {
         let (block, pool) = self.into_parts();
         Box {
@@ -218,7 +274,22 @@ impl<P: PoolHandle> Box<P, Uninit> {
     }
 
     /// Allocates from `pool` and moves `value` in; gives `value` back if the pool is
-    /// exhausted.
+    /// exhausted. The pools' own `alloc_value` methods call this.
+    ///
+    /// # Errors
+    /// `Err(value)` when the pool is exhausted: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Box, StaticPool};
+    ///
+    /// static NAMES: StaticPool<String, 1> = StaticPool::new();
+    ///
+    /// let first = Box::alloc_value_in(&NAMES, String::from("first")).unwrap();
+    /// let second = Box::alloc_value_in(&NAMES, String::from("second"));
+    /// assert_eq!(second.unwrap_err(), "second"); // exhausted: the value comes back
+    /// assert_eq!(*first, "first");
+    /// ```
     pub fn alloc_value_in(pool: P, value: P::Data) -> Result<Box<P, Init>, P::Data> {
         match Self::alloc_in(pool) {
             Some(block) => Ok(block.init(value)),
@@ -308,12 +379,40 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         (this.block, unsafe { ptr::read(&*this.pool) })
     }
 
-    /// A pointer to the block's payload, valid for as long as the box.
+    /// A pointer to the block's payload, valid for as long as the box; writing through
+    /// it is how a value is built in place before [`assume_init`](Box::assume_init).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 1> = StaticPool::new();
+    ///
+    /// let mut block = POOL.alloc().unwrap();
+    /// // SAFETY: the pointer is to the block's payload, ours while `block` lives.
+    /// unsafe { block.as_mut_ptr().write(5) };
+    /// // SAFETY: written above.
+    /// let value = unsafe { block.assume_init() };
+    /// assert_eq!(*value, 5);
+    /// ```
     pub fn as_mut_ptr(&mut self) -> *mut P::Data {
         Block::data(self.block)
     }
 
-    /// A pointer to the block's payload, valid for as long as the box.
+    /// A pointer to the block's payload, valid for as long as the box (for an
+    /// [`Uninit`] box, it points to uninitialised memory).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 2> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let b = POOL.alloc_value(1).unwrap();
+    /// assert_eq!(a.as_ptr(), &*a as *const u32);
+    /// assert_ne!(a.as_ptr(), b.as_ptr()); // equal values, two blocks
+    /// ```
     pub fn as_ptr(&self) -> *const P::Data {
         Block::data(self.block)
     }
@@ -348,6 +447,7 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// forgetting the pointer leaks the block. For a zero-sized payload the pointer is
     /// dangling (well aligned, like any pointer to a zero-sized value).
     ///
+    /// # Examples
     /// ```
     /// use blockpool::{Box, StaticPool};
     ///
@@ -408,6 +508,24 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// typestate or [`Uninit`]) whose block belongs to `pool`, and no other box has been
     /// rebuilt from it since. For [`Init`], the value behind `ptr` is still valid (it may
     /// have been changed in between through `ptr`).
+    ///
+    /// # Examples
+    /// A box given up as `Init` may come back as `Uninit` (its value is then never
+    /// dropped), to reuse the block for a new value:
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use blockpool::{Box, StaticPool, Uninit};
+    ///
+    /// type Handle = &'static StaticPool<[u8; 32], 2>;
+    /// static POOL: StaticPool<[u8; 32], 2> = StaticPool::new();
+    ///
+    /// let raw: NonNull<[u8; 32]> = POOL.alloc_value([1; 32]).unwrap().into_raw();
+    /// // SAFETY: `raw` came from `into_raw` of a box of `POOL` and is rebuilt once;
+    /// // `Uninit` is allowed for a pointer from an `Init` box.
+    /// let block: Box<Handle, Uninit> = unsafe { Box::from_raw(raw, &POOL) };
+    /// let reused = block.init([2; 32]);
+    /// assert_eq!(reused.as_ptr(), raw.as_ptr().cast_const());
+    /// ```
     pub unsafe fn from_raw(ptr: NonNull<P::Data>, pool: P) -> Self {
         // SAFETY: the caller's promise: `ptr` came from `into_raw` of a box of this
         // payload type (of `pool`, which is what the check looks at).
@@ -439,6 +557,18 @@ impl<P: PoolHandle, S: State> Box<P, S> {
 
 impl<P: PoolHandle> Box<P, Init> {
     /// Moves the value out and returns the block to the pool.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<String, 1> = StaticPool::new();
+    ///
+    /// let boxed = POOL.alloc_value(String::from("moved out")).unwrap();
+    /// let value: String = boxed.into_inner();
+    /// assert_eq!(value, "moved out");
+    /// assert!(POOL.alloc().is_some()); // the block is back
+    /// ```
     pub fn into_inner(self) -> P::Data {
         // SAFETY: the value is initialised, and `into_parts` then disarms the box's
         // destructor, so the value is moved out exactly once.

@@ -273,6 +273,16 @@ macro_rules! __if_async {
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the crate docs' "Guarantees per target").
+///
+/// # Examples
+/// ```
+/// let lock_free = match blockpool::BACKEND {
+///     "tagged_index" | "arm_llsc" => true,
+///     "critical_section" => false, // a critical section around each pop and push
+///     other => unreachable!("no such backend: {other}"),
+/// };
+/// println!("lock-free: {lock_free}");
+/// ```
 pub const BACKEND: &str = free_list::BACKEND;
 
 /// Testing aids, not part of the stable API: enabled by the `test-hooks` feature.
