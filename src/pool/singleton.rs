@@ -122,6 +122,10 @@
 /// # drop(second);
 /// # }
 /// ```
+// The docs of the items it declares name other items in code spans, not intra-doc
+// links: they are rendered in the crate that invokes the macro, where rustdoc does not
+// resolve `$crate` in a link (it wrote `href="$crate::Pool::grow"`, a dead link), and a
+// `blockpool::` path would not resolve under a renamed dependency.
 #[macro_export]
 macro_rules! pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
@@ -135,9 +139,9 @@ macro_rules! pool {
         $($cfg)*
         impl $name {
             /// Carves blocks out of `memory` and returns how many it added; see
-            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
-            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
-            /// further call takes nothing and returns 0).
+            /// `blockpool::Pool::grow`, and its limits on the 64-bit CAS backend (at most
+            /// 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call takes
+            /// nothing and returns 0).
             ///
             /// # Examples
             /// In the docs of `blockpool::pool!`, which show every function of a singleton.
@@ -148,9 +152,9 @@ macro_rules! pool {
             }
 
             /// Adds typed blocks and returns how many it added; see
-            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
-            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
-            /// calls: a further call takes nothing and returns 0).
+            /// `blockpool::Pool::grow_exact`, and its limits on the 64-bit CAS backend
+            /// (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call
+            /// takes nothing and returns 0).
             ///
             /// # Examples
             /// In the docs of `blockpool::pool!`, which show every function of a singleton.
@@ -214,7 +218,7 @@ macro_rules! pool {
 
             $crate::__if_async! {
                 /// Waits for a free block (feature `async`); see
-                /// [`AllocFuture`]($crate::AllocFuture).
+                /// `blockpool::AllocFuture`.
                 ///
                 /// # Examples
                 /// In the docs of `blockpool::pool!`, which show every function of a singleton.
@@ -224,15 +228,15 @@ macro_rules! pool {
                 }
             }
 
-            /// Rebuilds a box from the pointer [`Box::into_raw`]($crate::Box::into_raw)
-            /// gave; see [`Box::from_raw`]($crate::Box::from_raw).
+            /// Rebuilds a box from the pointer `Box::into_raw` gave; see
+            /// `blockpool::Box::from_raw`.
             ///
             /// # Panics
             /// As `Box::from_raw`: if its check finds that `ptr` is not a block of this
             /// pool.
             ///
             /// # Safety
-            /// As for [`Box::from_raw`]($crate::Box::from_raw) with this pool.
+            /// As for `Box::from_raw` with this pool.
             ///
             /// # Examples
             /// In the docs of `blockpool::pool!`, which show every function of a singleton.
