@@ -43,7 +43,17 @@ pub struct Block<T> {
 
 impl<T> Block<T> {
     const_fn_unless_loom! {
-        /// An empty block, ready to be handed to a pool.
+        /// An empty block, ready to be handed to a pool. `const`, so an array of blocks
+        /// can be a `static` (in `.bss`: a block starts all zeros) and needs no `Copy`.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, ScopedPool};
+        ///
+        /// let mut blocks = [const { Block::<[u8; 16]>::new() }; 4];
+        /// let pool = ScopedPool::new(&mut blocks);
+        /// assert_eq!(pool.capacity(), 4);
+        /// ```
         pub fn new() -> Self {
             Self {
                 link: Link::new(),

@@ -40,13 +40,56 @@ impl State for Init {
     const INIT: bool = true;
 }
 
-/// A handle to the pool a [`Box`] came from and returns to: `&Pool<T>`,
-/// `&StaticPool<T, N>`, or the zero-sized type a [`pool!`](crate::pool!) declares.
+/// A handle to a pool of `Data` blocks: what a [`Box`] comes from and returns to, and
+/// the bound to write code generic over "a pool of `T`".
+///
+/// The crate implements it for `&Pool<T>`, `&'static StaticPool<T, N>`,
+/// `&ScopedPool<'_, T>` and the zero-sized types that [`pool!`](crate::pool!) declares
+/// (and [`arc_pool!`](crate::arc_pool!), whose blocks hold an
+/// [`ArcInner<T>`](crate::ArcInner)); every one of them is `Copy`.
+///
+/// # Generic code
+/// Bound on `P: PoolHandle<Data = T>` (with `Copy` to allocate more than once), take
+/// blocks with [`Box::alloc_in`] or [`Box::alloc_value_in`], and free them by dropping
+/// the boxes (a `Box<P>` always goes back to the pool it came from). This is the one way
+/// to be generic over the pool kinds, as heapless 0.7's `singleton::Pool` and heapless
+/// 0.9's `BoxPool` traits were; using the trait is safe and part of the API.
+///
+/// ```
+/// use blockpool::{pool, Box, PoolHandle, StaticPool};
+///
+/// /// Two blocks of `pool`, holding `a` and `b`, or none at all.
+/// fn pair<T, P>(pool: P, a: T, b: T) -> Option<(Box<P>, Box<P>)>
+/// where
+///     P: PoolHandle<Data = T> + Copy,
+/// {
+///     let first = Box::alloc_value_in(pool, a).ok()?;
+///     let second = Box::alloc_value_in(pool, b).ok()?; // on `None`, `first` goes back
+///     Some((first, second))
+/// }
+///
+/// static SAMPLES: StaticPool<u32, 3> = StaticPool::new();
+/// pool!(Frames: [u8; 4], blocks = 2);
+///
+/// // A `StaticPool`, through `&'static StaticPool<u32, 3>` …
+/// let (x, y) = pair(&SAMPLES, 1, 2).unwrap();
+/// assert_eq!(*x + *y, 3);
+/// assert!(pair(&SAMPLES, 3, 4).is_none()); // one block left: none taken
+/// assert!(SAMPLES.alloc().is_some());
+///
+/// // … and a `pool!` singleton, through its type.
+/// let (f, g): (Box<Frames>, Box<Frames>) = pair(Frames, [0; 4], [1; 4]).unwrap();
+/// assert_eq!(f[0] + g[3], 1);
+/// ```
+///
+/// The trait's methods are hidden: they are the pools' side of the contract below, not
+/// part of the API.
 ///
 /// # Safety
-/// `take` hands out blocks that nobody else uses until they come back through
-/// `release`, and `release` makes a block available to `take` again. Implement it only
-/// through [`pool!`](crate::pool!).
+/// Only *implementing* the trait is `unsafe`: `take` hands out blocks that nobody else
+/// uses until they come back through `release`, `release` makes a block available to
+/// `take` again, and `waiters` and `owns` answer for that same pool. Implement it only
+/// through [`pool!`](crate::pool!); the hidden methods may change in any release.
 pub unsafe trait PoolHandle {
     /// The type each block holds.
     type Data;
@@ -112,7 +155,23 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// Takes a free block from `pool`; `None` when the pool is exhausted. Zero-sized
     /// types need no memory and always succeed.
     ///
-    /// The pools' own `alloc` methods call this.
+    /// The pools' own `alloc` methods call this; code generic over the pool kind calls
+    /// it directly (see [`PoolHandle`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{pool, Box, StaticPool, Uninit};
+    ///
+    /// static POOL: StaticPool<u64, 1> = StaticPool::new();
+    /// pool!(Words: u32, blocks = 1);
+    ///
+    /// let block = Box::alloc_in(&POOL).unwrap(); // the same as `POOL.alloc()`
+    /// assert!(Box::alloc_in(&POOL).is_none()); // exhausted
+    /// assert_eq!(*block.init(42), 42);
+    ///
+    /// let word: Box<Words, Uninit> = Box::alloc_in(Words).unwrap(); // `Words::alloc()`
+    /// # drop(word);
+    /// ```
     pub fn alloc_in(pool: P) -> Option<Self> {
         let block = if mem::size_of::<P::Data>() == 0 {
             NonNull::dangling()
@@ -128,7 +187,19 @@ impl<P: PoolHandle> Box<P, Uninit> {
         })
     }
 
-    /// Writes `value` into the block.
+    /// Writes `value` into the block: the box becomes [`Init`] and derefs to the value.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<[u8; 4], 1> = StaticPool::new();
+    ///
+    /// let block = POOL.alloc().unwrap(); // `Box<_, Uninit>`: no value yet
+    /// let mut value = block.init(*b"abcd"); // `Box<_, Init>`
+    /// value[0] = b'A';
+    /// assert_eq!(&*value, b"Abcd");
+    /// ```
     pub fn init(mut self, value: P::Data) -> Box<P, Init> {
         // SAFETY: the block is ours and has room for a `T`; we then own the value.
         unsafe {
@@ -137,7 +208,34 @@ impl<P: PoolHandle> Box<P, Uninit> {
         }
     }
 
-    /// The block's memory, to initialise a large value in place without copying it.
+    /// The block's memory, to initialise a large value in place without copying it;
+    /// [`assume_init`](Self::assume_init) then declares it initialised.
+    ///
+    /// # Examples
+    /// A large value written field by field, never built on the stack:
+    /// ```
+    /// use core::ptr::addr_of_mut;
+    /// use blockpool::StaticPool;
+    ///
+    /// struct Frame {
+    ///     length: u32,
+    ///     payload: [u8; 4096],
+    /// }
+    /// static FRAMES: StaticPool<Frame, 1> = StaticPool::new();
+    ///
+    /// let mut block = FRAMES.alloc().unwrap();
+    /// let frame = block.as_uninit_mut().as_mut_ptr();
+    /// // SAFETY: `frame` points to the block's memory, ours while `block` lives; the
+    /// // fields are written through raw pointers, with no reference to uninitialised
+    /// // memory.
+    /// unsafe {
+    ///     addr_of_mut!((*frame).length).write(0);
+    ///     addr_of_mut!((*frame).payload).cast::<u8>().write_bytes(0, 4096);
+    /// }
+    /// // SAFETY: both fields were written above.
+    /// let frame = unsafe { block.assume_init() };
+    /// assert_eq!((frame.length, frame.payload[4095]), (0, 0));
+    /// ```
     pub fn as_uninit_mut(&mut self) -> &mut MaybeUninit<P::Data> {
         // SAFETY: the block is exclusively ours for as long as `self` is borrowed, and
         // `MaybeUninit` makes no claim about its contents.
@@ -147,6 +245,10 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// Declares the value written through [`as_uninit_mut`](Self::as_uninit_mut) or
     /// [`as_mut_ptr`](Self::as_mut_ptr) initialised.
     ///
+    /// # Safety
+    /// The block holds a valid `P::Data`.
+    ///
+    /// # Examples
     /// ```
     /// use blockpool::StaticPool;
     ///
@@ -162,9 +264,6 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// let block = unsafe { block.assume_init() };
     /// assert_eq!(block[1023], 1023);
     /// ```
-    ///
-    /// # Safety
-    /// The block holds a valid `P::Data`.
     pub unsafe fn assume_init(self) -> Box<P, Init> {
         let (block, pool) = self.into_parts();
         Box {
@@ -175,7 +274,22 @@ impl<P: PoolHandle> Box<P, Uninit> {
     }
 
     /// Allocates from `pool` and moves `value` in; gives `value` back if the pool is
-    /// exhausted.
+    /// exhausted. The pools' own `alloc_value` methods call this.
+    ///
+    /// # Errors
+    /// `Err(value)` when the pool is exhausted: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Box, StaticPool};
+    ///
+    /// static NAMES: StaticPool<String, 1> = StaticPool::new();
+    ///
+    /// let first = Box::alloc_value_in(&NAMES, String::from("first")).unwrap();
+    /// let second = Box::alloc_value_in(&NAMES, String::from("second"));
+    /// assert_eq!(second.unwrap_err(), "second"); // exhausted: the value comes back
+    /// assert_eq!(*first, "first");
+    /// ```
     pub fn alloc_value_in(pool: P, value: P::Data) -> Result<Box<P, Init>, P::Data> {
         match Self::alloc_in(pool) {
             Some(block) => Ok(block.init(value)),
@@ -265,12 +379,40 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         (this.block, unsafe { ptr::read(&*this.pool) })
     }
 
-    /// A pointer to the block's payload, valid for as long as the box.
+    /// A pointer to the block's payload, valid for as long as the box; writing through
+    /// it is how a value is built in place before [`assume_init`](Box::assume_init).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 1> = StaticPool::new();
+    ///
+    /// let mut block = POOL.alloc().unwrap();
+    /// // SAFETY: the pointer is to the block's payload, ours while `block` lives.
+    /// unsafe { block.as_mut_ptr().write(5) };
+    /// // SAFETY: written above.
+    /// let value = unsafe { block.assume_init() };
+    /// assert_eq!(*value, 5);
+    /// ```
     pub fn as_mut_ptr(&mut self) -> *mut P::Data {
         Block::data(self.block)
     }
 
-    /// A pointer to the block's payload, valid for as long as the box.
+    /// A pointer to the block's payload, valid for as long as the box (for an
+    /// [`Uninit`] box, it points to uninitialised memory).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 2> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let b = POOL.alloc_value(1).unwrap();
+    /// assert_eq!(a.as_ptr(), &*a as *const u32);
+    /// assert_ne!(a.as_ptr(), b.as_ptr()); // equal values, two blocks
+    /// ```
     pub fn as_ptr(&self) -> *const P::Data {
         Block::data(self.block)
     }
@@ -305,6 +447,7 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// forgetting the pointer leaks the block. For a zero-sized payload the pointer is
     /// dangling (well aligned, like any pointer to a zero-sized value).
     ///
+    /// # Examples
     /// ```
     /// use blockpool::{Box, StaticPool};
     ///
@@ -365,6 +508,24 @@ impl<P: PoolHandle, S: State> Box<P, S> {
     /// typestate or [`Uninit`]) whose block belongs to `pool`, and no other box has been
     /// rebuilt from it since. For [`Init`], the value behind `ptr` is still valid (it may
     /// have been changed in between through `ptr`).
+    ///
+    /// # Examples
+    /// A box given up as `Init` may come back as `Uninit` (its value is then never
+    /// dropped), to reuse the block for a new value:
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use blockpool::{Box, StaticPool, Uninit};
+    ///
+    /// type Handle = &'static StaticPool<[u8; 32], 2>;
+    /// static POOL: StaticPool<[u8; 32], 2> = StaticPool::new();
+    ///
+    /// let raw: NonNull<[u8; 32]> = POOL.alloc_value([1; 32]).unwrap().into_raw();
+    /// // SAFETY: `raw` came from `into_raw` of a box of `POOL` and is rebuilt once;
+    /// // `Uninit` is allowed for a pointer from an `Init` box.
+    /// let block: Box<Handle, Uninit> = unsafe { Box::from_raw(raw, &POOL) };
+    /// let reused = block.init([2; 32]);
+    /// assert_eq!(reused.as_ptr(), raw.as_ptr().cast_const());
+    /// ```
     pub unsafe fn from_raw(ptr: NonNull<P::Data>, pool: P) -> Self {
         // SAFETY: the caller's promise: `ptr` came from `into_raw` of a box of this
         // payload type (of `pool`, which is what the check looks at).
@@ -396,6 +557,18 @@ impl<P: PoolHandle, S: State> Box<P, S> {
 
 impl<P: PoolHandle> Box<P, Init> {
     /// Moves the value out and returns the block to the pool.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<String, 1> = StaticPool::new();
+    ///
+    /// let boxed = POOL.alloc_value(String::from("moved out")).unwrap();
+    /// let value: String = boxed.into_inner();
+    /// assert_eq!(value, "moved out");
+    /// assert!(POOL.alloc().is_some()); // the block is back
+    /// ```
     pub fn into_inner(self) -> P::Data {
         // SAFETY: the value is initialised, and `into_parts` then disarms the box's
         // destructor, so the value is moved out exactly once.
@@ -403,6 +576,74 @@ impl<P: PoolHandle> Box<P, Init> {
         let (block, pool) = self.into_parts();
         drop(Release { block, pool });
         value
+    }
+}
+
+impl<P: PoolHandle + Clone> Box<P, Init>
+where
+    P::Data: Clone,
+{
+    /// A new box holding a clone of the value, in another block of the same pool;
+    /// `None` when the pool is exhausted. [`Clone::clone`] is the same, but panics
+    /// instead.
+    ///
+    /// The block is taken *before* `T::clone` runs, so an exhausted pool costs no
+    /// clone (`T::clone` is not called at all), and a clone that panics returns the
+    /// block it was given to the pool while unwinding: no block is lost either way.
+    /// While `T::clone` runs, that block is already out of the pool (a `T::clone` that
+    /// allocates from the same pool sees one block fewer).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<[u8; 16], 2> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value([7; 16]).unwrap();
+    /// let b = a.try_clone().expect("a second block is free");
+    /// assert_eq!(a, b); // equal values …
+    /// assert_ne!(a.as_ptr(), b.as_ptr()); // … in different blocks
+    ///
+    /// assert!(b.try_clone().is_none()); // both blocks in use
+    /// ```
+    pub fn try_clone(&self) -> Option<Self> {
+        // Block first: if `T::clone` panics, `block` (an `Uninit` box, which never drops
+        // a payload) is dropped while unwinding and returns the block to the pool.
+        let block = Box::alloc_in((*self.pool).clone())?;
+        let value = (**self).clone();
+        Some(block.init(value))
+    }
+}
+
+/// Clones the value into another block of the same pool, as heapless 0.9's `Box` does.
+///
+/// # Panics
+/// If the pool is exhausted. Use [`Box::try_clone`] to get `None` instead: a pool of
+/// fixed-size blocks runs out, and `clone` has no way to say so but a panic.
+/// `T::clone` is not called in that case (the block is taken first; see
+/// [`try_clone`](Box::try_clone)).
+///
+/// # Examples
+/// ```
+/// use blockpool::{pool, Box};
+///
+/// pool!(Names: [u8; 8], blocks = 2);
+///
+/// let a: Box<Names> = Names::alloc_value(*b"blockpl\0").unwrap();
+/// let b = a.clone(); // a `Box<Names>`, not a `[u8; 8]`
+/// assert_eq!(*a, *b);
+/// assert!(Names::alloc().is_none()); // the clone took the second block
+/// ```
+impl<P: PoolHandle + Clone> Clone for Box<P, Init>
+where
+    P::Data: Clone,
+{
+    #[track_caller]
+    fn clone(&self) -> Self {
+        match self.try_clone() {
+            Some(clone) => clone,
+            None => panic!("blockpool: Box::clone: the pool is exhausted (see Box::try_clone)"),
+        }
     }
 }
 

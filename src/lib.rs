@@ -105,6 +105,13 @@
 //! assert_eq!(back[3], 4);
 //! ```
 //!
+//! ## Code generic over a pool
+//! A function that takes "a pool of `T`" bounds its handle on
+//! [`PoolHandle<Data = T>`](PoolHandle), which `&Pool<T>`, `&'static StaticPool<T, N>`,
+//! `&ScopedPool<'_, T>` and every `pool!` type implement, allocates with
+//! [`Box::alloc_in`] or [`Box::alloc_value_in`], and frees by dropping the box; the
+//! trait's docs have an example used with two pool kinds.
+//!
 //! ## Statistics (feature `stats`)
 //! Every pool kind has `stats()` (`Stats`: capacity, blocks in use,
 //! high-water mark, allocation failures) and `reset_high_water()`, readable from any
@@ -212,6 +219,200 @@
 //! Pools are `Send + Sync` for every `T`: a pool never holds a live `T`, only
 //! uninitialised blocks. A [`Box`] is `Send`/`Sync` exactly when `T` is, like
 //! `std::boxed::Box`.
+//!
+//! # Migrating
+//! What changes, concretely, when code moves here from heapless 0.7's `pool`, heapless
+//! 0.9's `pool` or atomic-pool 2.0. Two things hold for all three:
+//!
+//! - No target needs a feature for the pools, and every pool is `Sync`: no
+//!   `x86-sync-pool` feature (heapless 0.7), no `nightly` feature or `portable-atomic`
+//!   on a 64-bit host (heapless 0.9.4 compiles its `pool` module there only with a
+//!   128-bit CAS or `portable-atomic`), no `portable-atomic` polyfill (atomic-pool). A
+//!   target without atomic read-modify-write links a [`critical_section`]
+//!   implementation instead (see "Guarantees per target").
+//! - Each kind of pool is a type or a value of this crate; generic code bounds on
+//!   [`PoolHandle`] where heapless had its `singleton::Pool` or `BoxPool` trait and
+//!   atomic-pool its `Pool` trait (see "Code generic over a pool").
+//!
+//! ## From heapless 0.7
+//! - `heapless::pool::singleton::{Box, Pool}` → `blockpool::{pool, Box}`. A singleton's
+//!   `alloc`, `grow` and `grow_exact` are inherent functions: no trait to import.
+//! - `pool!(A: T)` keeps its meaning (a pool that grows from memory you give it), but `A`
+//!   is private unless declared `pool!(pub A: T)`, and of the attributes only doc
+//!   comments, `#[cfg]`, `#[link_section]` and `#[used]` are accepted (the last two only
+//!   with `blocks = N`; anything else is a compile error). `pool!(A: T, blocks = N)`
+//!   declares the pool *with* its storage: no `static mut`, no `grow`.
+//! - `Node<T>` → [`Block<T>`]. `grow_exact` takes `&'static mut [Block<T>]` (an array
+//!   coerces to it) instead of `&'static mut MaybeUninit<A>` with `A: AsMut<[Node<T>]>`,
+//!   and the array is initialised with `[const { Block::new() }; N]` (all zeros: `.bss`).
+//! - `grow` and `grow_exact` still return how many blocks they added, now
+//!   `#[must_use]`: on the 64-bit CAS backend they can take fewer (see
+//!   [`Pool::MAX_BLOCKS`]).
+//! - The instance [`Pool<T>`]'s box is `Box<&Pool<T>, S>`, not `heapless::pool::Box<T, S>`:
+//!   it knows its pool and returns its block when dropped, where heapless 0.7's leaked it
+//!   unless given to `Pool::free` (which remains, and does what `drop` does).
+//! - `Box::forget` (an `Init` box to an `Uninit` one, the value not dropped) has no safe
+//!   counterpart: [`Box::into_inner`] moves the value out (and frees the block), or
+//!   [`Box::into_raw`] and [`Box::from_raw`] rebuild the box as `Uninit` (example below).
+//!   The deprecated `Box::freeze` becomes [`Box::as_uninit_mut`] or [`Box::as_mut_ptr`]
+//!   followed by [`Box::assume_init`].
+//! - Generic code over `P: heapless::pool::singleton::Pool` calling `P::alloc()` bounds
+//!   on `P: PoolHandle` and calls `Box::alloc_in(pool)`; a `pool!` type is `Copy` and
+//!   `Default`, so `P::default()` is its handle.
+//! - `arc_pool!(A: T)` and `A::alloc(value)` keep their meaning; `heapless::Arc<A>` →
+//!   [`Arc<A>`]; `grow_exact` takes `&'static mut [Block<ArcInner<T>>]` instead of a
+//!   `MaybeUninit<[Node<ArcInner<T>>; N]>`; [`Weak`] is new.
+//!
+//! ```text
+//! // heapless 0.7
+//! use core::mem::MaybeUninit;
+//! use heapless::pool::{singleton::{Box, Pool}, Node, Uninit};
+//!
+//! heapless::pool!(A: [u8; 128]);
+//!
+//! static mut MEMORY: MaybeUninit<[Node<[u8; 128]>; 8]> = MaybeUninit::uninit();
+//! A::grow_exact(unsafe { &mut MEMORY });
+//! let x: Box<A> = A::alloc().unwrap().init([0; 128]);
+//! let empty: Box<A, Uninit> = x.forget();
+//!
+//! fn take<P: Pool>() -> Option<Box<P, Uninit>> {
+//!     P::alloc()
+//! }
+//! ```
+//!
+//! ```
+//! use blockpool::{pool, Block, Box, PoolHandle, Uninit};
+//!
+//! pool!(A: [u8; 128]); // or `pool!(A: [u8; 128], blocks = 8)`, without the lines below
+//!
+//! static mut MEMORY: [Block<[u8; 128]>; 8] = [const { Block::new() }; 8];
+//! // SAFETY: this is the only reference ever made to `MEMORY`.
+//! let added = A::grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
+//! assert_eq!(added, 8);
+//! let x: Box<A> = A::alloc().unwrap().init([0; 128]);
+//! let raw = x.into_raw();
+//! // SAFETY: `raw` came from `into_raw` of a box of `A` and is rebuilt once; a pointer
+//! // from an `Init` box may be rebuilt `Uninit` (the value is then never dropped).
+//! let empty: Box<A, Uninit> = unsafe { Box::from_raw(raw, A) };
+//!
+//! fn take<P: PoolHandle + Default>() -> Option<Box<P, Uninit>> {
+//!     Box::alloc_in(P::default())
+//! }
+//! assert!(take::<A>().is_some());
+//! # drop(empty);
+//! ```
+//!
+//! ## From heapless 0.9
+//! - `box_pool!(P: T)` → `pool!(pub P: T)` (`box_pool!` always made `P` public), or
+//!   `pool!(pub P: T, blocks = N)` with its storage and nothing to `manage`.
+//! - `BoxBlock<T>` → [`Block<T>`]; `P.manage(block)`, one block at a time, →
+//!   `P::grow_exact(blocks)`, a slice at once, returning how many it added.
+//! - `P.alloc(value)` (a method of the value `P`) or `<P as BoxPool>::alloc(value)` →
+//!   `P::alloc_value(value)` (an associated function), with the same
+//!   `Result<Box<P>, T>`; `P::alloc()` gives an `Uninit` box, to fill in place.
+//! - `heapless::pool::boxed::Box<P>` → `blockpool::Box<P>` (which is `Box<P, Init>`).
+//! - `Box::into_raw(b)` → `b.into_raw()`, a `NonNull<T>` instead of a `*mut T`;
+//!   `Box::<P>::from_raw(ptr)` → `P::from_raw(ptr)` (or `Box::from_raw(ptr, handle)`),
+//!   which checks that the pointer is one of `P`'s blocks where that is cheap and panics
+//!   otherwise.
+//! - `b.clone()` still takes another block and panics when there is none, but takes the
+//!   block before it clones the value (heapless clones first and drops the clone), and
+//!   [`Box::try_clone`] returns `None` instead of panicking.
+//! - `P: BoxPool` in generic code → `P: PoolHandle`, allocating with `Box::alloc_in`.
+//! - `arc_pool!(P: T)`, `P.alloc(value)` → `arc_pool!(pub P: T)`, `P::alloc(value)`;
+//!   heapless's `ArcBlock<T>` → `Block<ArcInner<T>>`, given with `P::grow_exact` (here
+//!   [`ArcBlock`] names a trait, not a block type); [`Weak`] is new.
+//! - `object_pool!(P: T)` with an `ObjectBlock::new(initial)` per block and
+//!   `P.manage(block)` → one `static P: ObjectPool<T, N>`, made with
+//!   [`ObjectPool::new(initial)`](ObjectPool::new) (for `T: Copy`) or
+//!   [`ObjectPool::with_init(f)`](ObjectPool::with_init); each block is filled the first
+//!   time it is requested (heapless fills an `ObjectBlock` when it is made), and all
+//!   start from that one value or function. `P.request()` stays;
+//!   `Object<P>` → [`Object<T, N>`]. An `Object` derefs to `T` and is `AsRef<T>`, where
+//!   heapless's is `AsRef<[T]>` for arrays (slice it with `&object[..]`), and it has no
+//!   `PartialEq`/`Ord`/`Hash` of its own (compare `*a == *b`).
+//!
+//! ```text
+//! // heapless 0.9
+//! use core::ptr::addr_of_mut;
+//! use heapless::box_pool;
+//! use heapless::pool::boxed::{Box, BoxBlock};
+//! use heapless::pool::object::{Object, ObjectBlock};
+//!
+//! box_pool!(P: u128);
+//! P.manage(unsafe {
+//!     static mut BLOCK: BoxBlock<u128> = BoxBlock::new();
+//!     addr_of_mut!(BLOCK).as_mut().unwrap()
+//! });
+//! let b: Box<P> = P.alloc(1).unwrap();
+//! let raw: *mut u128 = Box::into_raw(b);
+//! let b = unsafe { Box::<P>::from_raw(raw) };
+//! let c = b.clone(); // panics: one block only
+//!
+//! heapless::object_pool!(O: [u8; 128]);
+//! O.manage(unsafe {
+//!     static mut BLOCK: ObjectBlock<[u8; 128]> = ObjectBlock::new([0; 128]);
+//!     addr_of_mut!(BLOCK).as_mut().unwrap()
+//! });
+//! let o: Object<O> = O.request().unwrap();
+//! let bytes: &[u8] = o.as_ref();
+//! ```
+//!
+//! ```
+//! use blockpool::{pool, Box, Object, ObjectPool};
+//!
+//! pool!(pub P: u128, blocks = 1);
+//! let b: Box<P> = P::alloc_value(1).unwrap();
+//! let raw: core::ptr::NonNull<u128> = b.into_raw();
+//! // SAFETY: `raw` came from `into_raw` of a box of `P` and is rebuilt once.
+//! let b = unsafe { P::from_raw(raw) };
+//! assert!(b.try_clone().is_none()); // one block only; `b.clone()` would panic
+//!
+//! static O: ObjectPool<[u8; 128], 1> = ObjectPool::new([0; 128]);
+//! let o: Object<[u8; 128], 1> = O.request().unwrap();
+//! let bytes: &[u8] = &o[..];
+//! assert_eq!(bytes.len(), 128);
+//! ```
+//!
+//! ## From atomic-pool 2.0
+//! - `pool!(P: [T; N])` (`N` blocks of `T`) → `pool!(P: T, blocks = N)`. Beware: the old
+//!   spelling still compiles here, as `pool!(A: T)` with `T = [T; N]`, a pool of arrays
+//!   that has no blocks until it is grown (every `alloc` gives `None`).
+//! - `Box::<P>::new(value)` → `P::alloc_value(value)`, which gives the value back
+//!   (`Err(value)`) when the pool is exhausted where atomic-pool dropped it and returned
+//!   `None`; `.ok()` turns it into that `Option`.
+//! - `Box::into_raw(b)` → `b.into_raw()` (a `NonNull<T>` in both);
+//!   `Box::<P>::from_raw(ptr)` → `P::from_raw(ptr)`, which, unlike atomic-pool's, checks
+//!   that the pointer is one of `P`'s blocks and panics otherwise.
+//! - `P: atomic_pool::Pool` with `P::Item` → `P: PoolHandle` with `P::Data`.
+//!   atomic-pool's pool type has no values; a `pool!` type is a unit struct, `Copy` and
+//!   `Default`, so it is passed as a value (`Box::alloc_in(P::default())`).
+//! - atomic-pool's `AsSlice`/`AsMutSlice` (of `as-slice` 0.1 and 0.2) → `AsRef<[T]>` and
+//!   `AsMut<[T]>`, which `Box` has for arrays.
+//!
+//! ```text
+//! // atomic-pool 2.0
+//! use atomic_pool::{pool, Box};
+//!
+//! pool!(Packets: [[u8; 64]; 4]);
+//! let p: Option<Box<Packets>> = Box::<Packets>::new([0; 64]);
+//! let raw = Box::into_raw(p.unwrap());
+//! let p = unsafe { Box::<Packets>::from_raw(raw) };
+//! ```
+//!
+//! ```
+//! use blockpool::{pool, Box};
+//!
+//! pool!(Packets: [u8; 64], blocks = 4);
+//! let p: Option<Box<Packets>> = Packets::alloc_value([0; 64]).ok();
+//! let raw = p.unwrap().into_raw();
+//! // SAFETY: `raw` came from `into_raw` of a box of `Packets` and is rebuilt once.
+//! let p = unsafe { Packets::from_raw(raw) };
+//! assert_eq!(p.len(), 64);
+//!
+//! pool!(Trap: [[u8; 64]; 4]); // atomic-pool's spelling: a growable pool of arrays …
+//! assert!(Trap::alloc().is_none()); // … with no blocks
+//! ```
 
 #![no_std]
 // docs.rs (`--cfg docsrs`, nightly): every feature-gated item is labelled with its
@@ -265,6 +466,16 @@ macro_rules! __if_async {
 
 /// The free-list backend compiled for this target: `"tagged_index"`, `"arm_llsc"` or
 /// `"critical_section"` (see the crate docs' "Guarantees per target").
+///
+/// # Examples
+/// ```
+/// let lock_free = match blockpool::BACKEND {
+///     "tagged_index" | "arm_llsc" => true,
+///     "critical_section" => false, // a critical section around each pop and push
+///     other => unreachable!("no such backend: {other}"),
+/// };
+/// println!("lock-free: {lock_free}");
+/// ```
 pub const BACKEND: &str = free_list::BACKEND;
 
 /// Testing aids, not part of the API: they exist only in a build with

@@ -281,6 +281,32 @@ impl Waiters {
 /// - It takes a block only when it completes, so dropping it never loses one.
 /// - With the `stats` feature, each try that finds the pool empty (up to two per poll)
 ///   counts as an allocation failure.
+///
+/// # Examples
+/// Polled by hand, with a waker that does nothing (an executor would poll again when
+/// a free wakes the future; see the pools' `alloc_async` for a complete one):
+/// ```
+/// use core::future::Future;
+/// use core::pin::pin;
+/// use core::task::{Context, Poll, Waker};
+/// use blockpool::{AllocFuture, StaticPool};
+///
+/// static POOL: StaticPool<u64, 1> = StaticPool::new();
+///
+/// let held = POOL.alloc_value(1).unwrap();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// {
+///     let future: AllocFuture<&StaticPool<u64, 1>> = POOL.alloc_async();
+///     let mut future = pin!(future);
+///     assert!(future.as_mut().poll(&mut cx).is_pending()); // waits, registered
+/// } // dropped: cancelled; its waker slot is given up and no block was taken
+///
+/// let mut future = pin!(POOL.alloc_async());
+/// assert!(future.as_mut().poll(&mut cx).is_pending());
+/// drop(held); // the free wakes the registered waker
+/// let Poll::Ready(block) = future.poll(&mut cx) else { panic!("a block is free") };
+/// assert_eq!(*block.init(2), 2);
+/// ```
 #[cfg(feature = "async")]
 #[must_use = "futures do nothing unless polled"]
 pub struct AllocFuture<P: PoolHandle + Clone> {

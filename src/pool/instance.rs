@@ -52,10 +52,31 @@ impl<T> Pool<T> {
     /// that adds blocks claims one region per 2^18 blocks it adds (rounded up). So a
     /// pool takes at most 64 such calls (fewer if a call adds more than 2^18 blocks);
     /// once all 64 regions are claimed, a further call takes nothing and returns 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Pool, BACKEND};
+    ///
+    /// let limit = Pool::<u8>::MAX_BLOCKS;
+    /// if BACKEND == "tagged_index" {
+    ///     assert_eq!(limit, (1 << 24) - 1);
+    /// } else {
+    ///     assert_eq!(limit, usize::MAX);
+    /// }
+    /// ```
     pub const MAX_BLOCKS: usize = free_list::MAX_BLOCKS;
 
     const_fn_unless_loom! {
-        /// An empty pool.
+        /// An empty pool; `const`, so it can be a `static`. It hands out nothing until
+        /// it is given memory.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::Pool;
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// assert!(POOL.alloc().is_none()); // no memory yet
+        /// ```
         pub fn new() -> Self {
             Self {
                 list: FreeList::new(),
@@ -67,12 +88,47 @@ impl<T> Pool<T> {
     }
 
     /// Takes a free block; `None` when the pool is exhausted.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+    ///
+    /// let block = POOL.alloc().unwrap(); // `Box<&Pool<u32>, Uninit>`
+    /// let value = block.init(3);
+    /// let _second = POOL.alloc().unwrap();
+    /// assert!(POOL.alloc().is_none()); // exhausted
+    /// drop(value); // back to the pool
+    /// assert!(POOL.alloc().is_some());
+    /// ```
     pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
         Box::alloc_in(self)
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when the pool
     /// is exhausted.
+    ///
+    /// # Errors
+    /// `Err(value)` when the pool is exhausted: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let b = POOL.alloc_value(2).unwrap();
+    /// assert_eq!(POOL.alloc_value(3), Err(3)); // exhausted: the value comes back
+    /// assert_eq!(*a + *b, 3);
+    /// ```
     pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
         Box::alloc_value_in(self, value)
     }
@@ -80,6 +136,28 @@ impl<T> Pool<T> {
     /// Waits for a free block (feature `async`): a future that completes as soon as one
     /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
     /// for fairness and cancellation.
+    ///
+    /// # Examples
+    /// One poll by hand (an executor would poll again when the free wakes it):
+    /// ```
+    /// use core::future::Future;
+    /// use core::pin::pin;
+    /// use core::task::{Context, Poll, Waker};
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
+    ///
+    /// let held = POOL.alloc_value(1).unwrap();
+    /// let mut future = pin!(POOL.alloc_async());
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(future.as_mut().poll(&mut cx).is_pending()); // exhausted: it waits
+    /// drop(held); // wakes the future's waker
+    /// let Poll::Ready(block) = future.poll(&mut cx) else { panic!("a block is free") };
+    /// assert_eq!(*block.init(2), 2);
+    /// ```
     #[cfg(feature = "async")]
     pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
         crate::AllocFuture::__new(self)
@@ -95,6 +173,22 @@ impl<T> Pool<T> {
 
     /// Returns a box's block to the pool it came from, dropping its value if it holds
     /// one. The same as dropping the box; kept for heapless 0.7's users.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+    ///
+    /// let a = POOL.alloc().unwrap(); // `Uninit`: nothing to drop
+    /// let b = POOL.alloc_value(7).unwrap(); // `Init`: its value is dropped
+    /// POOL.free(a);
+    /// drop(b); // the same thing
+    /// assert_eq!((POOL.alloc().is_some(), POOL.alloc().is_some()), (true, true));
+    /// ```
     pub fn free<S: crate::State>(&self, block: Box<&Self, S>) {
         drop(block);
     }
@@ -117,6 +211,23 @@ impl<T> Pool<T> {
     /// only what they hold. The memory not taken stays unused (its `'static` borrow is
     /// spent all the same), so check the result: hence `#[must_use]`. No limit on the
     /// other backends.
+    ///
+    /// # Examples
+    /// ```
+    /// use core::mem::size_of;
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<[u8; 100]> = Pool::new();
+    /// static mut MEMORY: [u8; 4096] = [0; 4096];
+    ///
+    /// // SAFETY: this is the only reference ever made to `MEMORY`.
+    /// let added = POOL.grow(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
+    /// // As many blocks as fit once the start is aligned (at most one lost to that):
+    /// let fit = 4096 / size_of::<Block<[u8; 100]>>();
+    /// assert!(added == fit || added == fit - 1);
+    /// let blocks: Vec<_> = std::iter::from_fn(|| POOL.alloc()).collect();
+    /// assert_eq!(blocks.len(), added);
+    /// ```
     #[must_use = "grow may take fewer blocks than fit, or none (see # Limits)"]
     pub fn grow(&self, memory: &'static mut [u8]) -> usize {
         if mem::size_of::<T>() == 0 {
@@ -152,6 +263,7 @@ impl<T> Pool<T> {
     /// Adds the given blocks to the pool and returns how many it added (all of them, up
     /// to [`MAX_BLOCKS`](Self::MAX_BLOCKS); `usize::MAX` for a zero-sized `T`).
     ///
+    /// # Examples
     /// ```
     /// use blockpool::{Block, Pool};
     ///
@@ -222,12 +334,46 @@ impl<T> Pool<T> {
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
+    /// have added so far.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let stats = POOL.stats();
+    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (2, 1, 1));
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> crate::Stats {
         self.stats.snapshot(None)
     }
 
     /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// drop(POOL.alloc_value(2).unwrap());
+    /// assert_eq!(POOL.stats().high_water, 2);
+    /// POOL.reset_high_water();
+    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn reset_high_water(&self) {
         self.stats.reset_high_water();

@@ -85,7 +85,23 @@ unsafe impl<T: Send, const N: usize> Sync for ObjectPool<T, N> {}
 
 impl<T: Copy, const N: usize> ObjectPool<T, N> {
     const_fn_unless_loom! {
-        /// A pool whose blocks start out as copies of `initial`.
+        /// A pool whose blocks start out as copies of `initial`, each made the first
+        /// time its block is handed out. For a `T` that is not `Copy`, see
+        /// [`with_init`](Self::with_init).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ObjectPool;
+        ///
+        /// static COUNTERS: ObjectPool<u32, 2> = ObjectPool::new(100);
+        ///
+        /// let mut a = COUNTERS.request().unwrap();
+        /// let b = COUNTERS.request().unwrap();
+        /// assert_eq!((*a, *b), (100, 100)); // both filled with the initial value
+        /// *a += 1;
+        /// drop(a);
+        /// assert_eq!(*COUNTERS.request().unwrap(), 101); // kept, not reset
+        /// ```
         pub fn new(initial: T) -> Self {
             Self {
                 pool: StaticPool::new(),
@@ -100,6 +116,11 @@ impl<T, const N: usize> ObjectPool<T, N> {
         /// A pool whose blocks are filled by `init`, once each, the first time they are
         /// handed out (in whichever context requests them).
         ///
+        /// # Panics
+        /// A panic in `init` propagates out of the [`request`](Self::request) that
+        /// called it, and the block it was filling stays out of the pool for good.
+        ///
+        /// # Examples
         /// ```
         /// use blockpool::ObjectPool;
         ///
@@ -117,7 +138,27 @@ impl<T, const N: usize> ObjectPool<T, N> {
         }
     }
 
-    /// Takes a value out of the pool for use; `None` when all `N` are in use.
+    /// Takes a value out of the pool for use; `None` when all `N` are in use. A block
+    /// handed out for the first time is filled first (a copy of the initial value, or
+    /// a call of the init function, in this context); dropping the [`Object`] gives it
+    /// back, value and all.
+    ///
+    /// # Panics
+    /// If the pool's init function ([`with_init`](Self::with_init)) panics; the block
+    /// it was filling is then lost for good.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ObjectPool;
+    ///
+    /// static SLOTS: ObjectPool<[u8; 8], 1> = ObjectPool::new([0; 8]);
+    ///
+    /// let mut slot = SLOTS.request().unwrap();
+    /// assert!(SLOTS.request().is_none()); // all in use
+    /// slot[0] = 1;
+    /// drop(slot); // back, with its value
+    /// assert_eq!(SLOTS.request().unwrap()[0], 1);
+    /// ```
     pub fn request(&'static self) -> Option<Object<T, N>> {
         let mut inner = Box::alloc_in(Slots(self))?;
         if mem::size_of::<T>() == 0 {
@@ -130,17 +171,51 @@ impl<T, const N: usize> ObjectPool<T, N> {
     }
 
     /// How many values the pool has: `N` (unlimited for a zero-sized `T`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ObjectPool;
+    ///
+    /// static POOL: ObjectPool<u16, 6> = ObjectPool::new(0);
+    /// assert_eq!(POOL.capacity(), 6);
+    /// ```
     pub const fn capacity(&self) -> usize {
         self.pool.capacity()
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ObjectPool;
+    ///
+    /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
+    ///
+    /// let a = POOL.request().unwrap();
+    /// let stats = POOL.stats();
+    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> crate::Stats {
         self.pool.stats()
     }
 
     /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ObjectPool;
+    ///
+    /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
+    ///
+    /// let a = POOL.request().unwrap();
+    /// drop(POOL.request().unwrap());
+    /// assert_eq!(POOL.stats().high_water, 2);
+    /// POOL.reset_high_water();
+    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn reset_high_water(&self) {
         self.pool.reset_high_water();
@@ -195,6 +270,26 @@ unsafe impl<T, const N: usize> PoolHandle for Slots<T, N> {
 
 /// A value on loan from an [`ObjectPool`]: derefs to `T`, and goes back to the pool,
 /// value and all, when dropped.
+///
+/// It has no methods of its own (so none shadows one of `T`'s): use it as a `&T` or
+/// `&mut T` through `Deref`/`DerefMut`, [`AsRef<T>`] or [`AsMut<T>`]; `Debug` and
+/// `Display` are `T`'s.
+///
+/// # Examples
+/// ```
+/// use blockpool::{Object, ObjectPool};
+///
+/// static LINES: ObjectPool<[u8; 16], 2> = ObjectPool::new(*b"                ");
+///
+/// fn fill(line: &mut [u8; 16], text: &[u8]) {
+///     line[..text.len()].copy_from_slice(text);
+/// }
+///
+/// let mut line: Object<[u8; 16], 2> = LINES.request().unwrap();
+/// fill(&mut line, b"hello"); // `&mut Object<T, N>` derefs to `&mut T`
+/// assert_eq!(&line[..5], b"hello");
+/// assert_eq!(line.as_ref().len(), 16); // `AsRef<T>`
+/// ```
 pub struct Object<T: 'static, const N: usize> {
     /// `Uninit` as far as the box knows, so that dropping it returns the block without
     /// dropping the value; the value is there all the same (see `Slots::take`).

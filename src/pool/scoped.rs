@@ -85,6 +85,19 @@ impl<'buf, T> ScopedPool<'buf, T> {
     /// A pool of the given blocks. Blocks that were used before (by an earlier pool) are
     /// fine: their headers are rewritten. At most [`Pool::MAX_BLOCKS`] of them are used
     /// (see [`capacity`](Self::capacity)).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<u64>::new() }; 2];
+    /// {
+    ///     let pool = ScopedPool::new(&mut blocks);
+    ///     let _a = pool.alloc_value(1).unwrap();
+    /// } // the pool ends here; its blocks may hold anything …
+    /// let pool = ScopedPool::new(&mut blocks); // … and can make another one
+    /// assert_eq!(pool.capacity(), 2);
+    /// ```
     pub fn new(blocks: &'buf mut [Block<T>]) -> Self {
         let pool = Pool::new();
         // SAFETY: `blocks` is borrowed exclusively for `'buf`, which outlives `self`
@@ -99,29 +112,90 @@ impl<'buf, T> ScopedPool<'buf, T> {
 
     /// How many blocks the pool has: the buffer's length, up to
     /// [`Pool::MAX_BLOCKS`] (unlimited, `usize::MAX`, for a zero-sized `T`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<[u8; 32]>::new() }; 5];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// assert_eq!(pool.capacity(), 5);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<u32>::new() }; 3];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// let a = pool.alloc_value(1).unwrap();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (3, 1, 1));
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> crate::Stats {
         self.pool.stats()
     }
 
     /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<u32>::new() }; 3];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// let a = pool.alloc_value(1).unwrap();
+    /// drop(pool.alloc_value(2).unwrap());
+    /// assert_eq!(pool.stats().high_water, 2);
+    /// pool.reset_high_water();
+    /// assert_eq!(pool.stats().high_water, 1); // `a` is still in use
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn reset_high_water(&self) {
         self.pool.reset_high_water();
     }
 
     /// Takes a free block; `None` when all are in use.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<u32>::new() }; 1];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// let block = pool.alloc().unwrap(); // `Box<&ScopedPool<u32>, Uninit>`
+    /// assert!(pool.alloc().is_none()); // all in use
+    /// drop(block.init(3)); // back to the pool
+    /// assert!(pool.alloc().is_some());
+    /// ```
     pub fn alloc(&self) -> Option<Box<&Self, Uninit>> {
         Box::alloc_in(self)
     }
 
     /// Waits for a free block (feature `async`); see
     /// [`Pool::alloc_async`](crate::Pool::alloc_async).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<[u8; 16]>::new() }; 1];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// std::thread::scope(|s| {
+    ///     let held = pool.alloc().unwrap();
+    ///     s.spawn(move || drop(held)); // frees the only block
+    ///     let block = futures_executor::block_on(pool.alloc_async()); // waits for it
+    ///     assert_eq!(block.init([1; 16])[15], 1);
+    /// });
+    /// ```
     #[cfg(feature = "async")]
     pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
         crate::AllocFuture::__new(self)
@@ -129,6 +203,21 @@ impl<'buf, T> ScopedPool<'buf, T> {
 
     /// Takes a free block and moves `value` into it; gives `value` back when all are in
     /// use.
+    ///
+    /// # Errors
+    /// `Err(value)` when all blocks are in use: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<String>::new() }; 1];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// let first = pool.alloc_value(String::from("first")).unwrap();
+    /// let second = pool.alloc_value(String::from("second"));
+    /// assert_eq!(second.unwrap_err(), "second"); // all in use: the value comes back
+    /// assert_eq!(*first, "first");
+    /// ```
     pub fn alloc_value(&self, value: T) -> Result<Box<&Self, Init>, T> {
         Box::alloc_value_in(self, value)
     }

@@ -73,6 +73,59 @@
 /// let frame = Frames::alloc().unwrap().init([7; 16]);
 /// assert_eq!(frame[15], 7);
 /// ```
+///
+/// Growing from typed blocks, every block used (`grow_exact`):
+///
+/// ```
+/// use blockpool::{pool, Block};
+///
+/// pool!(Words: u32);
+///
+/// static mut BLOCKS: [Block<u32>; 4] = [const { Block::new() }; 4];
+/// // SAFETY: this is the only reference ever made to `BLOCKS`.
+/// assert_eq!(Words::grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 4);
+/// ```
+///
+/// # The singleton's functions
+/// `A::alloc()`, `A::alloc_value(value)`, `A::from_raw(ptr)`, `A::instance()` and, with
+/// the `async` feature, `A::alloc_async()`; `A::grow` and `A::grow_exact` for
+/// `pool!(A: T)` (above). They are associated functions (`A::alloc()`, not
+/// `A.alloc()`) and do what the same methods of the pool behind `A` do:
+///
+/// ```
+/// use blockpool::{pool, Box, StaticPool, Uninit};
+///
+/// pool!(Samples: [i16; 32], blocks = 2);
+///
+/// // `alloc`: a free block; `None` when the pool is exhausted.
+/// let block: Box<Samples, Uninit> = Samples::alloc().unwrap();
+/// // `alloc_value`: a block holding the value; `Err(value)` when exhausted.
+/// let full: Box<Samples> = Samples::alloc_value([1; 32]).unwrap();
+/// assert_eq!(Samples::alloc_value([2; 32]), Err([2; 32]));
+/// drop(block);
+///
+/// // `from_raw`: the box that `into_raw` gave up.
+/// let raw = full.into_raw();
+/// // SAFETY: `raw` came from `into_raw` of a box of `Samples`, and is rebuilt once.
+/// let full = unsafe { Samples::from_raw(raw) };
+/// assert_eq!(full[31], 1);
+///
+/// // `instance`: the pool behind the type (a `StaticPool` with `blocks = N`, a `Pool`
+/// // without), e.g. for its `capacity()` or, with the `stats` feature, `stats()`.
+/// let pool: &'static StaticPool<[i16; 32], 2> = Samples::instance();
+/// assert_eq!(pool.capacity(), 2);
+///
+/// // `alloc_async` (feature `async`): waits for a free block.
+/// # #[cfg(feature = "async")]
+/// # {
+/// let second = futures_executor::block_on(Samples::alloc_async());
+/// # drop(second);
+/// # }
+/// ```
+// The docs of the items it declares name other items in code spans, not intra-doc
+// links: they are rendered in the crate that invokes the macro, where rustdoc does not
+// resolve `$crate` in a link (it wrote `href="$crate::Pool::grow"`, a dead link), and a
+// `blockpool::` path would not resolve under a renamed dependency.
 #[macro_export]
 macro_rules! pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
@@ -86,9 +139,12 @@ macro_rules! pool {
         $($cfg)*
         impl $name {
             /// Carves blocks out of `memory` and returns how many it added; see
-            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
-            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
-            /// further call takes nothing and returns 0).
+            /// `blockpool::Pool::grow`, and its limits on the 64-bit CAS backend (at most
+            /// 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call takes
+            /// nothing and returns 0).
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             #[must_use = "grow may take fewer blocks than fit, or none"]
             $vis fn grow(memory: &'static mut [u8]) -> usize {
@@ -96,9 +152,12 @@ macro_rules! pool {
             }
 
             /// Adds typed blocks and returns how many it added; see
-            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
-            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
-            /// calls: a further call takes nothing and returns 0).
+            /// `blockpool::Pool::grow_exact`, and its limits on the 64-bit CAS backend
+            /// (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call
+            /// takes nothing and returns 0).
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             #[must_use = "grow_exact may take fewer blocks than given, or none"]
             $vis fn grow_exact(memory: &'static mut [$crate::Block<$data>]) -> usize {
@@ -123,13 +182,20 @@ macro_rules! pool {
         $($cfg)*
         impl $name {
             /// The one pool behind this type.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             $vis fn instance() -> &'static $pool {
                 $($place)*
                 static POOL: $pool = $new;
                 &POOL
             }
+
             /// Takes a free block; `None` when the pool is exhausted.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             $vis fn alloc() -> ::core::option::Option<$crate::Box<$name, $crate::Uninit>> {
                 $crate::Box::alloc_in($name)
@@ -137,6 +203,12 @@ macro_rules! pool {
 
             /// Takes a free block and moves `value` into it; gives `value` back when the
             /// pool is exhausted.
+            ///
+            /// # Errors
+            /// `Err(value)` when the pool is exhausted: the value is not dropped.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             $vis fn alloc_value(
                 value: $data,
@@ -146,18 +218,28 @@ macro_rules! pool {
 
             $crate::__if_async! {
                 /// Waits for a free block (feature `async`); see
-                /// [`AllocFuture`]($crate::AllocFuture).
+                /// `blockpool::AllocFuture`.
+                ///
+                /// # Examples
+                /// In the docs of `blockpool::pool!`, which show every function of a singleton.
                 #[allow(dead_code)]
                 $vis fn alloc_async() -> $crate::AllocFuture<$name> {
                     $crate::AllocFuture::__new($name)
                 }
             }
 
-            /// Rebuilds a box from the pointer [`Box::into_raw`]($crate::Box::into_raw)
-            /// gave; see [`Box::from_raw`]($crate::Box::from_raw).
+            /// Rebuilds a box from the pointer `Box::into_raw` gave; see
+            /// `blockpool::Box::from_raw`.
+            ///
+            /// # Panics
+            /// As `Box::from_raw`: if its check finds that `ptr` is not a block of this
+            /// pool.
             ///
             /// # Safety
-            /// As for [`Box::from_raw`]($crate::Box::from_raw) with this pool.
+            /// As for `Box::from_raw` with this pool.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
             #[allow(dead_code)]
             $vis unsafe fn from_raw(
                 ptr: ::core::ptr::NonNull<$data>,

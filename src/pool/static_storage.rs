@@ -73,6 +73,15 @@ impl<T, const N: usize> StaticPool<T, N> {
     const_fn_unless_loom! {
         /// A pool with `N` free blocks. More blocks than the target's backend can name
         /// ([`Pool::MAX_BLOCKS`](crate::Pool::MAX_BLOCKS)) are a compile-time error.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::StaticPool;
+        ///
+        /// // `const`: the pool and its blocks are all zeros, in `.bss`.
+        /// static POOL: StaticPool<[u8; 256], 16> = StaticPool::new();
+        /// assert_eq!(POOL.capacity(), 16);
+        /// ```
         // The bound is `usize::MAX` on the pointer backends.
         #[allow(clippy::absurd_extreme_comparisons)]
         pub fn new() -> Self {
@@ -97,12 +106,40 @@ impl<T, const N: usize> StaticPool<T, N> {
     }
 
     /// Takes a free block; `None` when all `N` are in use.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 1> = StaticPool::new();
+    ///
+    /// let block = POOL.alloc().unwrap(); // `Box<&StaticPool<u32, 1>, Uninit>`
+    /// assert!(POOL.alloc().is_none()); // all in use
+    /// let value = block.init(3);
+    /// drop(value); // back to the pool
+    /// assert!(POOL.alloc().is_some());
+    /// ```
     pub fn alloc(&'static self) -> Option<Box<&'static Self, Uninit>> {
         Box::alloc_in(self)
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when all `N` are
     /// in use.
+    ///
+    /// # Errors
+    /// `Err(value)` when all `N` blocks are in use: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 2> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let b = POOL.alloc_value(2).unwrap();
+    /// assert_eq!(POOL.alloc_value(3), Err(3)); // all in use: the value comes back
+    /// assert_eq!(*a + *b, 3);
+    /// ```
     pub fn alloc_value(&'static self, value: T) -> Result<Box<&'static Self, Init>, T> {
         Box::alloc_value_in(self, value)
     }
@@ -110,6 +147,45 @@ impl<T, const N: usize> StaticPool<T, N> {
     /// Waits for a free block (feature `async`): a future that completes as soon as one
     /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
     /// for fairness and cancellation.
+    ///
+    /// # Examples
+    /// With a minimal executor (a thread that parks until the future's waker unparks
+    /// it; any executor will do, e.g. `futures_executor::block_on`):
+    /// ```
+    /// use core::future::Future;
+    /// use core::pin::pin;
+    /// use core::task::{Context, Poll, Waker};
+    /// use std::sync::Arc;
+    /// use std::task::Wake;
+    /// use std::thread::{self, Thread};
+    /// use blockpool::StaticPool;
+    ///
+    /// fn block_on<F: Future>(future: F) -> F::Output {
+    ///     struct Unpark(Thread);
+    ///     impl Wake for Unpark {
+    ///         fn wake(self: Arc<Self>) {
+    ///             self.0.unpark();
+    ///         }
+    ///     }
+    ///     let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    ///     let mut cx = Context::from_waker(&waker);
+    ///     let mut future = pin!(future);
+    ///     loop {
+    ///         match future.as_mut().poll(&mut cx) {
+    ///             Poll::Ready(output) => return output,
+    ///             Poll::Pending => thread::park(),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// static POOL: StaticPool<[u8; 64], 1> = StaticPool::new();
+    ///
+    /// let held = POOL.alloc_value([1; 64]).unwrap();
+    /// let freer = thread::spawn(move || drop(held)); // frees the only block
+    /// let block = block_on(POOL.alloc_async()); // waits for that free
+    /// assert_eq!(block.init([2; 64])[63], 2);
+    /// freer.join().unwrap();
+    /// ```
     #[cfg(feature = "async")]
     pub fn alloc_async(&'static self) -> crate::AllocFuture<&'static Self> {
         crate::AllocFuture::__new(self)
@@ -161,18 +237,55 @@ impl<T, const N: usize> StaticPool<T, N> {
     }
 
     /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 4> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// let stats = POOL.stats();
+    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> crate::Stats {
         self.stats.snapshot(Some(self.capacity()))
     }
 
     /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 4> = StaticPool::new();
+    ///
+    /// let a = POOL.alloc_value(1).unwrap();
+    /// drop(POOL.alloc_value(2).unwrap());
+    /// assert_eq!(POOL.stats().high_water, 2);
+    /// POOL.reset_high_water();
+    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+    /// # drop(a);
+    /// ```
     #[cfg(feature = "stats")]
     pub fn reset_high_water(&self) {
         self.stats.reset_high_water();
     }
 
-    /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`).
+    /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`), whether in
+    /// use or not.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static BYTES: StaticPool<u8, 8> = StaticPool::new();
+    /// static UNITS: StaticPool<(), 8> = StaticPool::new();
+    /// assert_eq!(BYTES.capacity(), 8);
+    /// assert_eq!(UNITS.capacity(), usize::MAX); // zero-sized: needs no blocks
+    /// ```
     pub const fn capacity(&self) -> usize {
         if mem::size_of::<T>() == 0 {
             usize::MAX
