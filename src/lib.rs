@@ -138,11 +138,21 @@
 //! `alloc_async(value)` on [`ArcPool`] and `arc_pool!` singletons)
 //! returns an `AllocFuture` that completes when a block is free,
 //! woken by whichever context frees one: a thread, an interrupt handler, a signal
-//! handler. No executor dependency; cancellation-safe; no fairness (every free wakes all
-//! waiters, the first polled wins). A free in an interrupt or signal handler wakes the
-//! waiting future's [`Waker`](core::task::Waker) right there, so the executor's wakers
-//! must be safe to wake in that context (no lock, no allocation: e.g. a waker that sets
-//! an atomic flag). See `AllocFuture` for the details.
+//! handler. The rules a waiter can rely on (`AllocFuture` has the details):
+//! - **Any number of waiters sleep**: the queue lives in the futures themselves; none
+//!   polls itself again while it waits.
+//! - **One wake per free, first come, first served**: a free wakes the longest waiter
+//!   only, and a waiter that gets its block hands the next free one to the next waiter.
+//!   A synchronous `alloc` does not queue, and may take a freed block first.
+//! - **Wakers are woken in the freeing context**: a free in an interrupt or signal
+//!   handler wakes the first waiter's [`Waker`](core::task::Waker) right there, so the
+//!   executor's wakers must be safe to wake in that context (no lock, no allocation:
+//!   e.g. a waker that sets an atomic flag, as embedded executors' wakers do).
+//! - **Cancellation-safe**: a dropped future leaves the queue and passes its turn on.
+//! - No executor dependency; the queue is guarded by a critical section in `poll` and
+//!   `drop` (never in a free), so the final binary needs a `critical-section`
+//!   implementation (embassy firmware has one; on a host, `critical-section`'s `std`
+//!   feature).
 //! ```
 //! # #[cfg(feature = "async")]
 //! # {

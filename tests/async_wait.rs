@@ -1,7 +1,7 @@
 //! `alloc_async()` (feature `async`): completes at once when a block is free, waits
-//! (woken, not polling) when none is, under a producer thread that frees; dropping a
-//! waiting future leaves nothing registered; more waiters than waker slots still all
-//! complete.
+//! (woken, not polling) when none is, under a producer thread that frees; any number
+//! of waiters sleep and are served first come, first served, one wake per free;
+//! dropping a waiting future leaves nothing behind and passes its turn on.
 #![cfg(feature = "async")]
 
 use std::future::Future;
@@ -59,50 +59,164 @@ fn woken_by_a_free_then_completes() {
     }
 }
 
+/// A waiting future, the counter of its waker's wake-ups, and that waker.
+type Waiter<P> = (
+    std::pin::Pin<Box<blockpool::AllocFuture<P>>>,
+    Arc<Counter>,
+    Waker,
+);
+
+/// `n` futures waiting on `POOL`, each polled once (queued in that order), with a
+/// waker each that counts its wake-ups.
+fn queue_up<P: blockpool::PoolHandle + Clone>(
+    n: usize,
+    mut make: impl FnMut() -> blockpool::AllocFuture<P>,
+) -> Vec<Waiter<P>> {
+    (0..n)
+        .map(|_| {
+            let (counter, waker) = counting_waker();
+            let mut future = Box::pin(make());
+            assert!(future
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            (future, counter, waker)
+        })
+        .collect()
+}
+
+/// How often each waiter's waker was woken.
+fn wakes<P: blockpool::PoolHandle + Clone>(waiters: &[Waiter<P>]) -> Vec<usize> {
+    waiters
+        .iter()
+        .map(|(_, c, _)| c.0.load(Ordering::SeqCst))
+        .collect()
+}
+
 #[test]
-fn a_dropped_future_leaves_no_registration_behind() {
+fn a_dropped_future_leaves_nothing_behind() {
     static POOL: StaticPool<u32, 1> = StaticPool::new();
     let held = POOL.alloc().unwrap();
-    // Four waiters take all four waker slots, then go away.
-    let old: Vec<_> = (0..4).map(|_| counting_waker()).collect();
-    for (_, waker) in &old {
-        let mut future = Box::pin(POOL.alloc_async());
-        let mut cx = Context::from_waker(waker);
-        assert!(future.as_mut().poll(&mut cx).is_pending());
-        drop(future);
-    }
-    // Four new ones get the slots back.
-    let new: Vec<_> = (0..4).map(|_| counting_waker()).collect();
-    let mut futures: Vec<_> = new.iter().map(|_| Box::pin(POOL.alloc_async())).collect();
-    for (future, (_, waker)) in futures.iter_mut().zip(&new) {
-        assert!(future
-            .as_mut()
-            .poll(&mut Context::from_waker(waker))
-            .is_pending());
-    }
+    // Four waiters queue up, then go away.
+    let old = queue_up(4, || POOL.alloc_async());
+    let old_counters: Vec<_> = old.iter().map(|(_, c, _)| c.clone()).collect();
+    drop(old);
+    // A new one waits alone: the free wakes it, and nobody else.
+    let mut new = queue_up(1, || POOL.alloc_async());
     drop(held);
-    for (counter, _) in &old {
+    for counter in &old_counters {
         assert_eq!(
             counter.0.load(Ordering::SeqCst),
             0,
             "a dropped future was woken"
         );
     }
-    for (counter, _) in &new {
-        assert_eq!(
-            counter.0.load(Ordering::SeqCst),
-            1,
-            "a waiting future was not woken"
-        );
-    }
-    // The first to be polled gets the block.
-    let (_, waker) = &new[2];
-    let Poll::Ready(block) = futures[2].as_mut().poll(&mut Context::from_waker(waker)) else {
+    assert_eq!(wakes(&new), [1], "the waiting future was not woken");
+    let (future, _, waker) = &mut new[0];
+    let Poll::Ready(block) = future.as_mut().poll(&mut Context::from_waker(waker)) else {
         panic!("no block after the free");
     };
-    drop(futures);
+    drop(new);
     drop(block);
     assert!(POOL.alloc().is_some(), "the block is free again");
+}
+
+/// Any number of waiters wait asleep (none wakes itself), and the blocks freed one at a
+/// time go to them in the order they started waiting, each free waking exactly one:
+/// the first in line, whichever of them the executor polls.
+#[test]
+fn waiters_sleep_and_are_served_first_come_first_served() {
+    const WAITERS: usize = 10;
+    static POOL: StaticPool<u32, 1> = StaticPool::new();
+    let mut held = POOL.alloc().unwrap();
+    let mut waiters = queue_up(WAITERS, || POOL.alloc_async());
+    // Polled again (spuriously), in reverse: still asleep, nobody woken.
+    for (future, _, waker) in waiters.iter_mut().rev() {
+        assert!(future
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending());
+    }
+    assert_eq!(
+        wakes(&waiters),
+        [0; WAITERS],
+        "a waiting future woke itself"
+    );
+    for turn in 0..WAITERS {
+        drop(held);
+        let woken = wakes(&waiters);
+        let mut expected = [0; WAITERS];
+        expected[..=turn].fill(1); // the earlier ones, once each, for their own turns
+        assert_eq!(woken, expected, "free {turn} must wake waiter {turn} alone");
+        // The ones behind it do not get the block, even if polled first.
+        for (future, _, waker) in waiters.iter_mut().skip(turn + 1) {
+            assert!(future
+                .as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending());
+        }
+        let (future, _, waker) = &mut waiters[turn];
+        let Poll::Ready(block) = future.as_mut().poll(&mut Context::from_waker(waker)) else {
+            panic!("waiter {turn} was woken but got no block");
+        };
+        held = block;
+    }
+    drop(waiters);
+    drop(held);
+    assert!(POOL.alloc().is_some());
+}
+
+/// Blocks freed while the first waiter has not run yet: when it runs, it hands the
+/// other free blocks to the next waiters (and wakes each once), in order.
+#[test]
+fn a_waiter_hands_the_next_free_block_on() {
+    static POOL: StaticPool<u32, 3> = StaticPool::new();
+    let held: Vec<_> = (0..3).map(|_| POOL.alloc().unwrap()).collect();
+    let mut waiters = queue_up(3, || POOL.alloc_async());
+    drop(held); // three frees before any waiter runs
+    assert_eq!(wakes(&waiters), [1, 0, 0], "one wake for the first waiter");
+    let mut got = Vec::new();
+    for i in 0..3 {
+        let (future, _, waker) = &mut waiters[i];
+        let Poll::Ready(block) = future.as_mut().poll(&mut Context::from_waker(waker)) else {
+            panic!("waiter {i} got no block");
+        };
+        got.push(block);
+        // The first one, having its block, handed the two other free blocks to the two
+        // others, in order, and woke each once.
+        assert_eq!(wakes(&waiters), [1, 1, 1], "after waiter {i} ran");
+    }
+    assert!(
+        POOL.alloc().is_none(),
+        "all three blocks went to the waiters"
+    );
+    drop(waiters);
+    drop(got);
+    assert_eq!((0..3).filter_map(|_| POOL.alloc()).count(), 3);
+}
+
+/// The first waiter is dropped after it was handed a block (or woken for one): the
+/// block goes back, and the next waiter gets it.
+#[test]
+fn a_cancelled_first_waiter_passes_its_turn_on() {
+    static POOL: StaticPool<u32, 2> = StaticPool::new();
+    let held: Vec<_> = (0..2).map(|_| POOL.alloc().unwrap()).collect();
+    let mut waiters = queue_up(3, || POOL.alloc_async());
+    let mut held = held.into_iter();
+    drop(held.next()); // wakes waiter 0
+    assert_eq!(wakes(&waiters), [1, 0, 0]);
+    let (first, ..) = waiters.remove(0);
+    drop(first); // cancelled before it ran: the turn goes to waiter 1, with the block
+    assert_eq!(wakes(&waiters), [1, 0]);
+    let (future, _, waker) = &mut waiters[0];
+    let Poll::Ready(block) = future.as_mut().poll(&mut Context::from_waker(waker)) else {
+        panic!("the next waiter did not get the block");
+    };
+    drop(held.next()); // wakes waiter 2
+    assert_eq!(wakes(&waiters), [1, 1]);
+    drop(waiters); // waiter 2 is dropped with its turn: nothing lost
+    drop(block);
+    assert_eq!((0..2).filter_map(|_| POOL.alloc()).count(), 2);
 }
 
 /// One thread waits for blocks, another frees them a little later: every wait ends.
@@ -131,10 +245,10 @@ fn producer_thread_frees_consumer_waits() {
     assert_eq!(producer.join().unwrap(), ROUNDS);
 }
 
-/// More waiters (threads blocked in `block_on`) than waker slots, on a pool of one
-/// block: all of them finish.
+/// Many waiters (threads blocked in `block_on`) on a pool of one block: all of them
+/// finish.
 #[test]
-fn more_waiters_than_slots_all_complete() {
+fn many_waiting_threads_all_complete() {
     const WAITERS: usize = 7;
     const ROUNDS: usize = if cfg!(miri) { 3 } else { 300 };
     static POOL: Pool<u64> = Pool::new();

@@ -23,9 +23,15 @@ fn pool<const N: usize>() -> &'static StaticPool<u64, N> {
 
 /// Runs `f` under loom with `LOOM_MAX_PREEMPTIONS` preemptions, 2 if it is not set.
 fn bounded(f: impl Fn() + Sync + Send + 'static) {
+    bounded_at(2, f)
+}
+
+/// Runs `f` under loom with `LOOM_MAX_PREEMPTIONS` preemptions, `default` if it is not
+/// set.
+fn bounded_at(default: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
+        builder.preemption_bound = Some(default);
     }
     builder.check(f);
 }
@@ -90,5 +96,39 @@ fn cancelled_waiter_does_not_swallow_the_wake_up() {
         quitter.join().unwrap();
         waiter.join().unwrap();
         drop(block_on(pool.alloc_async()));
+    });
+}
+
+/// Two waiters queued on an empty pool of two blocks, both freed by another context
+/// while the first waiter may be running: the first waiter's hand-off gives the second
+/// block to the second waiter (or the second free wakes it), and a waiter dropped
+/// mid-way passes its turn on. Both end with a block; none is lost.
+#[test]
+fn hand_off_races_frees_and_a_cancel() {
+    // Four threads' worth of steps: at 2 preemptions this model takes minutes.
+    bounded_at(1, || {
+        let pool = pool::<2>();
+        let a = pool.alloc().unwrap();
+        let b = pool.alloc().unwrap();
+        let freer = thread::spawn(move || {
+            drop(a);
+            drop(b);
+        });
+        let second = thread::spawn(move || drop(block_on(pool.alloc_async())));
+        // A third waiter that gives up after one poll, wherever it stands in the queue.
+        let mut quitter = Box::pin(pool.alloc_async());
+        let waker = noop_waker();
+        let polled = quitter
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        drop(polled);
+        drop(quitter);
+        drop(block_on(pool.alloc_async()));
+        freer.join().unwrap();
+        second.join().unwrap();
+        // Both blocks are back.
+        let x = pool.alloc();
+        let y = pool.alloc();
+        assert!(x.is_some() && y.is_some(), "a block was lost");
     });
 }

@@ -407,7 +407,7 @@ unsafe impl<T> PoolHandle for &Pool<T> {
         self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) };
-        self.waiters.wake_all();
+        self.waiters.on_release();
     }
 
     fn waiters(&self) -> &Waiters {

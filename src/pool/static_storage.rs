@@ -314,7 +314,7 @@ unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
         self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { self.list.push(Block::link(block)) };
-        self.waiters.wake_all();
+        self.waiters.on_release();
     }
 
     fn waiters(&self) -> &Waiters {
