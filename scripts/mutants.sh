@@ -227,6 +227,27 @@ old: let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value))
 new: let inner = this.ptr().as_ptr();\n        drop(weak);\n        let value = unsafe { ptr::read(ptr::addr_of!((*inner).value)) };
 expect: caught
 kill: miri miri_into_inner
+
+name: wait_cancelled_first_does_not_pass_on
+file: src/wait.rs
+old: if was_first {\n            // We may have been woken for a block we now leave: pass the turn on.\n            waiters.pass_on(&self.pool);\n        }
+new: let _ = was_first;
+expect: caught
+kill: loom --features async loom_wait cancelled_waiter_does_not_swallow_the_wake_up
+
+name: wait_first_try_without_fence
+file: src/wait.rs
+old: let waiters = self.pool.waiters();\n        // SeqCst: pairs with the fence in `on_release` (see the module docs).\n        fence(Ordering::SeqCst);
+new: let waiters = self.pool.waiters();
+expect: caught
+kill: loom --features async loom_wait cancelled_waiter_does_not_swallow_the_wake_up
+
+name: wait_pass_on_does_not_register_next
+file: src/wait.rs
+old: let registered = waker.as_ref().is_some_and(|w| self.first.register(w));
+new: let registered = true;
+expect: caught
+kill: loom --features async loom_wait two_waiters_one_block
 EOF
 )
 

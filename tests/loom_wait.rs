@@ -1,11 +1,13 @@
-//! loom model of `alloc_async`'s waker registration against a concurrent free, with the
-//! library's own code (`src/wait.rs`: claim bit, `AtomicWaker`-style slot, SeqCst
-//! fences; the `tagged_index` free list underneath) and its orderings.
+//! loom models of `alloc_async`'s waiting against concurrent frees, with the library's
+//! own code (`src/wait.rs`: the FIFO queue of waiters, under a loom mutex in place of
+//! the critical section; the first waiter's `AtomicWaker`-style slot; the hand-offs and
+//! the SeqCst fences; the `tagged_index` free list underneath) and its orderings.
 //!
 //! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --features async --test loom_wait`
 //!
 //! A lost wake-up (a waiter registered too late for the free that would have woken it,
-//! and too early to see the freed block) leaves `loom::future::block_on` waiting for ever, which loom reports as a deadlock; a data race on the waker cell is reported by
+//! and too early to see the freed block) leaves `loom::future::block_on` waiting for
+//! ever, which loom reports as a deadlock; a data race on the waker cell is reported by
 //! loom's `UnsafeCell`.
 #![cfg(all(blockpool_loom, feature = "async"))]
 
