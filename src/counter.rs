@@ -32,77 +32,49 @@ fn with_cs<R>(counter: &AtomicUsize, f: impl FnOnce(usize) -> (usize, R)) -> R {
     })
 }
 
-/// `counter.fetch_add(value, order)`, wrapping.
-#[inline]
-pub(crate) fn fetch_add(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.fetch_add(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (n.wrapping_add(value), n))
-    }
+/// Declares `fn $name(counter, $arg, order) -> usize`: `counter.$name($arg, order)`
+/// where the target has the instruction, else the critical-section update
+/// `|$n| $new` (the old value is returned, as the instructions do).
+macro_rules! read_modify_write {
+    ($(#[$doc:meta])* $name:ident($arg:ident), |$n:ident| $new:expr) => {
+        $(#[$doc])*
+        #[inline]
+        pub(crate) fn $name(counter: &AtomicUsize, $arg: usize, order: Ordering) -> usize {
+            #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
+            return counter.$name($arg, order);
+            #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
+            {
+                let _ = order;
+                with_cs(counter, |$n| ($new, $n))
+            }
+        }
+    };
 }
 
-/// `counter.fetch_sub(value, order)`, wrapping.
-#[inline]
-pub(crate) fn fetch_sub(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.fetch_sub(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (n.wrapping_sub(value), n))
-    }
-}
-
-/// `counter.fetch_max(value, order)`.
-#[inline]
-pub(crate) fn fetch_max(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.fetch_max(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (n.max(value), n))
-    }
-}
-
-/// `counter.fetch_or(value, order)`.
-#[inline]
-pub(crate) fn fetch_or(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.fetch_or(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (n | value, n))
-    }
-}
-
-/// `counter.fetch_and(value, order)`.
-#[inline]
-pub(crate) fn fetch_and(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.fetch_and(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (n & value, n))
-    }
-}
-
-/// `counter.swap(value, order)`.
-#[inline]
-pub(crate) fn swap(counter: &AtomicUsize, value: usize, order: Ordering) -> usize {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
-    return counter.swap(value, order);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
-    {
-        let _ = order;
-        with_cs(counter, |n| (value, n))
-    }
-}
+read_modify_write!(
+    /// `counter.fetch_add(value, order)`, wrapping.
+    fetch_add(value), |n| n.wrapping_add(value)
+);
+read_modify_write!(
+    /// `counter.fetch_sub(value, order)`, wrapping.
+    fetch_sub(value), |n| n.wrapping_sub(value)
+);
+read_modify_write!(
+    /// `counter.fetch_max(value, order)`.
+    fetch_max(value), |n| n.max(value)
+);
+read_modify_write!(
+    /// `counter.fetch_or(value, order)`.
+    fetch_or(value), |n| n | value
+);
+read_modify_write!(
+    /// `counter.fetch_and(value, order)`.
+    fetch_and(value), |n| n & value
+);
+read_modify_write!(
+    /// `counter.swap(value, order)`.
+    swap(value), |_n| value
+);
 
 /// `counter.compare_exchange(current, new, success, failure)` (never fails spuriously).
 #[inline]
