@@ -116,4 +116,11 @@ fn main() {
     {
         println!("cargo:rustc-cfg=blockpool_m_profile");
     }
+    // Counters (statistics, `Arc` counts, the async slot) use atomic read-modify-write
+    // instructions where the target has them, or through `portable-atomic` (feature),
+    // and a short critical section otherwise (`src/counter.rs`).
+    println!("cargo:rustc-check-cfg=cfg(blockpool_rmw)");
+    if loom || has_atomic("ptr") || env::var_os("CARGO_FEATURE_PORTABLE_ATOMIC").is_some() {
+        println!("cargo:rustc-cfg=blockpool_rmw");
+    }
 }

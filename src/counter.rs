@@ -1,6 +1,7 @@
 //! Read-modify-writes of `usize` counters on every target: the atomic instructions
-//! where the target has them, and a short critical section where it has only atomic
-//! loads and stores (thumbv6m, riscv32imc), as `sync::increment_below` does.
+//! where the target has them (or `portable-atomic`'s, with that feature: `cfg
+//! blockpool_rmw`, set by `build.rs`), and a short critical section where it has only
+//! atomic loads and stores (thumbv6m, riscv32imc), as `sync::increment_below` does.
 //!
 //! Inside a critical section nothing else can run on a single core (interrupts are
 //! masked), so a load and a store there form one indivisible update; the critical
@@ -19,11 +20,11 @@ pub(crate) use loom::sync::atomic::fence;
 
 /// Whether this target runs the atomic read-modify-write instructions (else: critical
 /// sections).
-const NATIVE: bool = cfg!(any(blockpool_loom, target_has_atomic = "ptr"));
+const NATIVE: bool = cfg!(blockpool_rmw);
 
 /// Runs `f` on the counter's value and stores what it returns, as one indivisible step
 /// (critical-section targets only).
-#[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
+#[cfg(not(blockpool_rmw))]
 fn with_cs<R>(counter: &AtomicUsize, f: impl FnOnce(usize) -> (usize, R)) -> R {
     critical_section::with(|_| {
         let (new, result) = f(counter.load(Ordering::Relaxed));
@@ -40,9 +41,9 @@ macro_rules! read_modify_write {
         $(#[$doc])*
         #[inline]
         pub(crate) fn $name(counter: &AtomicUsize, $arg: usize, order: Ordering) -> usize {
-            #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
+            #[cfg(blockpool_rmw)]
             return counter.$name($arg, order);
-            #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
+            #[cfg(not(blockpool_rmw))]
             {
                 let _ = order;
                 with_cs(counter, |$n| ($new, $n))
@@ -85,9 +86,9 @@ pub(crate) fn compare_exchange(
     success: Ordering,
     failure: Ordering,
 ) -> Result<usize, usize> {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
+    #[cfg(blockpool_rmw)]
     return counter.compare_exchange(current, new, success, failure);
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
+    #[cfg(not(blockpool_rmw))]
     {
         let _ = (success, failure);
         with_cs(counter, |n| {

@@ -172,6 +172,11 @@
 //! - `defmt`: `defmt::Format` for `Stats` (implies `stats`).
 //! - `async`: `alloc_async()` (see above). Costs a SeqCst fence and a load per free
 //!   (same bench: +0.3–0.4 ns per pair; about +2 ns per free in the 1,000 batch).
+//! - `portable-atomic`: the counters (statistics, `Arc` counts, the async wait) use
+//!   `portable-atomic`'s types, so on targets without atomic read-modify-write
+//!   (thumbv6m, riscv32imc) they use its implementation (its `critical-section` or
+//!   `unsafe-assume-single-core` feature, chosen by the firmware) rather than
+//!   blockpool's own critical sections. The free list's backend does not change.
 //! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
 //!   LL/SC backend's pop and push (one instruction each), and on Cortex-M makes the
 //!   push try once with its link stored inside the exclusive window before its retry

@@ -7,8 +7,17 @@
 #[cfg(blockpool_loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-#[cfg(not(blockpool_loom))]
+#[cfg(all(not(blockpool_loom), not(feature = "portable-atomic")))]
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+// Feature `portable-atomic`: the same types from `portable-atomic`, which has the
+// read-modify-writes on targets without them (with its `critical-section` or
+// `unsafe-assume-single-core` feature, chosen by the final binary), and is the core type
+// on the others.
+#[cfg(all(not(blockpool_loom), feature = "portable-atomic"))]
+pub(crate) use core::sync::atomic::Ordering;
+#[cfg(all(not(blockpool_loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic::{AtomicPtr, AtomicUsize};
 
 #[cfg(all(not(blockpool_loom), target_has_atomic = "64"))]
 #[allow(unused_imports)]
@@ -36,7 +45,7 @@ pub(crate) use const_fn_unless_loom;
 /// 32-bit target, and hand the same block out twice). Lock-free where `usize` has a
 /// compare-and-swap; a short critical section where it has none (thumbv6m, riscv32imc).
 pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usize> {
-    #[cfg(any(blockpool_loom, target_has_atomic = "ptr"))]
+    #[cfg(blockpool_rmw)]
     {
         // Relaxed is enough: the counter only hands out distinct numbers. Whatever the
         // caller does with the block it names is ordered by the free list's own
@@ -47,7 +56,7 @@ pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usi
             })
             .ok()
     }
-    #[cfg(not(any(blockpool_loom, target_has_atomic = "ptr")))]
+    #[cfg(not(blockpool_rmw))]
     {
         critical_section::with(|_| {
             let n = counter.load(Ordering::Relaxed);
