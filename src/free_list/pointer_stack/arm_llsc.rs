@@ -1,7 +1,7 @@
-//! Free list for 32-bit ARM with exclusive accesses (ARMv7-M, ARMv7E-M, ARMv8-M
-//! baseline and mainline, ARMv7-A/R; `build.rs` probes that the instructions below
-//! assemble; the crate docs' target table lists them): a Treiber stack of plain
-//! pointers whose pop and push are `ldrex`/`strex` sequences in inline assembly.
+//! The pointer stack's pop and push for 32-bit ARM with exclusive accesses (ARMv7-M,
+//! ARMv7E-M, ARMv8-M baseline and mainline, ARMv7-A/R; `build.rs` probes that the
+//! instructions below assemble; the crate docs' target table lists them):
+//! `ldrex`/`strex` sequences in inline assembly.
 //!
 //! LL/SC needs no ABA tag, *provided* the load of the top block's `next` link lies
 //! inside the exclusive window:
@@ -62,6 +62,9 @@
 //! Interrupt-safe: nothing waits for the interrupted context.
 
 use core::arch::asm;
+use core::ptr::NonNull;
+
+use super::{FreeList, Link};
 
 // The barriers of the pop (acquire) and the push (release), as lines of their `asm!`:
 // `dmb` by default; nothing with the `single-core` feature, for single-core parts
@@ -91,13 +94,6 @@ macro_rules! release_barrier {
         ""
     };
 }
-use core::ptr::{self, NonNull};
-
-use crate::sync::AtomicPtr;
-
-/// The most blocks one pool can hold on this backend (no limit but memory).
-pub const MAX_BLOCKS: usize = usize::MAX;
-
 /// The push's retry loop, as one piece of `asm!` text: `r0` is the chain's first header,
 /// `r1` the address of `head`, `$last` the register holding the chain's last header (`r0`
 /// itself for one block); `r3` and `r12` are scratch. It ends with the `strex`, whose
@@ -201,221 +197,147 @@ macro_rules! push_sequence {
     }};
 }
 
-/// The free list's header in each block: the address of the next free block.
-#[repr(C)]
-pub struct Link {
-    next: AtomicPtr<Link>,
-}
-
-impl Link {
-    pub const fn new() -> Self {
-        Self {
-            next: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-}
-
-/// A lock-free stack of free blocks.
-pub struct FreeList {
-    head: AtomicPtr<Link>,
-}
-
-impl FreeList {
-    /// An empty list: all zeros, so a `static` pool lands in `.bss`. The blocks'
-    /// stride is not stored; the methods that need it take it.
-    pub const fn new() -> Self {
-        Self {
-            head: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
-
-    /// [`pop`](Self::pop); the stride is for the tagged-index backend's address
-    /// arithmetic, which this backend does not need.
-    #[inline(always)]
-    pub fn pop_strided(&self, _stride: usize) -> Option<NonNull<Link>> {
-        self.pop()
-    }
-
-    /// Takes the top block off the list.
-    #[inline]
-    pub fn pop(&self) -> Option<NonNull<Link>> {
-        let top: *mut Link;
+/// Takes the top block off the list.
+#[inline]
+pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
+    let top: *mut Link;
+    #[cfg(blockpool_test_hooks)]
+    let hook = hook::POP_WINDOW_STORE.as_ptr();
+    // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
+    // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
+    // value of `head` is the header of a block of this pool (`'static` memory), whose
+    // first word is `next`. The sequence is the one argued in the module docs; the
+    // asm is not `nomem`, so it is also a compiler barrier. The `blockpool_test_hooks` build
+    // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
+    // stores to the address a test armed it with (`set_window_store`, test-only: the
+    // test names a register such as NVIC's set-pending).
+    unsafe {
+        // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
+        // (Thumb only, `r0` is a low register): the success path falls through.
+        // A successful `strex` leaves by `cbz` (taken), so the retry costs the
+        // `b` and the success path one instruction less than `cmp`/`bne`.
+        #[cfg(all(not(blockpool_test_hooks), blockpool_m_profile))]
+        asm!(
+            "2:",
+            "ldrex r0, [r1]",
+            "cbz r0, 3f",
+            "ldr r2, [r0]",
+            "strex r3, r2, [r1]",
+            "cbz r3, 4f",
+            "b 2b",
+            "4:",
+            acquire_barrier!(),
+            "3:",
+            in("r1") list.head.as_ptr(),
+            out("r0") top,
+            out("r2") _,
+            out("r3") _,
+            options(nostack),
+        );
+        #[cfg(all(not(blockpool_test_hooks), not(blockpool_m_profile)))]
+        asm!(
+            "2:",
+            "ldrex r0, [r1]",
+            "cmp r0, #0",
+            "beq 3f",
+            "ldr r2, [r0]",
+            "strex r3, r2, [r1]",
+            "cmp r3, #0",
+            "bne 2b",
+            acquire_barrier!(),
+            "b 4f",
+            "3:",
+            "clrex",
+            "4:",
+            in("r1") list.head.as_ptr(),
+            out("r0") top,
+            out("r2") _,
+            out("r3") _,
+            options(nostack),
+        );
+        // Test build: between the load of `next` and the `strex`, store a word to the
+        // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
+        // count how often the `strex` failed.
         #[cfg(blockpool_test_hooks)]
-        let hook = hook::POP_WINDOW_STORE.as_ptr();
-        // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
-        // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
-        // value of `head` is the header of a block of this pool (`'static` memory), whose
-        // first word is `next`. The sequence is the one argued in the module docs; the
-        // asm is not `nomem`, so it is also a compiler barrier. The `blockpool_test_hooks` build
-        // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
-        // stores to the address a test armed it with (`set_window_store`, test-only: the
-        // test names a register such as NVIC's set-pending).
-        unsafe {
-            // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
-            // (Thumb only, `r0` is a low register): the success path falls through.
-            // A successful `strex` leaves by `cbz` (taken), so the retry costs the
-            // `b` and the success path one instruction less than `cmp`/`bne`.
-            #[cfg(all(not(blockpool_test_hooks), blockpool_m_profile))]
-            asm!(
-                "2:",
-                "ldrex r0, [r1]",
-                "cbz r0, 3f",
-                "ldr r2, [r0]",
-                "strex r3, r2, [r1]",
-                "cbz r3, 4f",
-                "b 2b",
-                "4:",
-                acquire_barrier!(),
-                "3:",
-                in("r1") self.head.as_ptr(),
-                out("r0") top,
-                out("r2") _,
-                out("r3") _,
-                options(nostack),
-            );
-            #[cfg(all(not(blockpool_test_hooks), not(blockpool_m_profile)))]
-            asm!(
-                "2:",
-                "ldrex r0, [r1]",
-                "cmp r0, #0",
-                "beq 3f",
-                "ldr r2, [r0]",
-                "strex r3, r2, [r1]",
-                "cmp r3, #0",
-                "bne 2b",
-                acquire_barrier!(),
-                "b 4f",
-                "3:",
-                "clrex",
-                "4:",
-                in("r1") self.head.as_ptr(),
-                out("r0") top,
-                out("r2") _,
-                out("r3") _,
-                options(nostack),
-            );
-            // Test build: between the load of `next` and the `strex`, store a word to the
-            // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
-            // count how often the `strex` failed.
-            #[cfg(blockpool_test_hooks)]
-            // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
-            // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
-            // retrying context writes it, after any handler that interrupted it returned).
-            asm!(
-                "2:",
-                "ldrex r0, [r1]",
-                "cmp r0, #0",
-                "beq 3f",
-                "ldr r2, [r0]",
-                "ldr r3, [r4]",
-                "cmp r3, #0",
-                "beq 5f",
-                "ldr r5, [r4, #4]",
-                "str r5, [r3]",
-                "5:",
-                "strex r3, r2, [r1]",
-                "cmp r3, #0",
-                "beq 6f",
-                "ldr r3, [r4, #8]",
-                "adds r3, r3, #1",
-                "str r3, [r4, #8]",
-                "b 2b",
-                "6:",
-                acquire_barrier!(),
-                "b 4f",
-                "3:",
-                "clrex",
-                "4:",
-                in("r1") self.head.as_ptr(),
-                in("r4") hook,
-                out("r0") top,
-                out("r2") _,
-                out("r3") _,
-                out("r5") _,
-                options(nostack),
-            );
-        }
-        NonNull::new(top)
+        // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
+        // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
+        // retrying context writes it, after any handler that interrupted it returned).
+        asm!(
+            "2:",
+            "ldrex r0, [r1]",
+            "cmp r0, #0",
+            "beq 3f",
+            "ldr r2, [r0]",
+            "ldr r3, [r4]",
+            "cmp r3, #0",
+            "beq 5f",
+            "ldr r5, [r4, #4]",
+            "str r5, [r3]",
+            "5:",
+            "strex r3, r2, [r1]",
+            "cmp r3, #0",
+            "beq 6f",
+            "ldr r3, [r4, #8]",
+            "adds r3, r3, #1",
+            "str r3, [r4, #8]",
+            "b 2b",
+            "6:",
+            acquire_barrier!(),
+            "b 4f",
+            "3:",
+            "clrex",
+            "4:",
+            in("r1") list.head.as_ptr(),
+            in("r4") hook,
+            out("r0") top,
+            out("r2") _,
+            out("r3") _,
+            out("r5") _,
+            options(nostack),
+        );
     }
+    NonNull::new(top)
+}
 
-    /// Puts the chain `first ..= last` (already linked through `next`) on top.
-    #[inline]
-    fn push_chain(&self, first: NonNull<Link>, last: NonNull<Link>) {
-        // SAFETY: as argued at `push_loop!` and `push_sequence!` (above), with `last` the chain's last header,
-        // which the caller owns.
-        unsafe {
-            push_sequence!(
-                "r2",
-                in("r0") first.as_ptr(),
-                in("r1") self.head.as_ptr(),
-                in("r2") last.as_ptr(),
-                out("r3") _,
-                out("r12") _,
-                options(nostack),
-            )
-        };
-    }
+/// Puts the chain `first ..= last` (already linked through `next`) on top.
+///
+/// # Safety
+/// The chain's blocks belong to this list, are not in it, and are the caller's.
+#[inline]
+pub(super) unsafe fn push_chain(list: &FreeList, first: NonNull<Link>, last: NonNull<Link>) {
+    // SAFETY: as argued at `push_loop!` and `push_sequence!` (above), with `last` the chain's last header,
+    // which the caller owns.
+    unsafe {
+        push_sequence!(
+            "r2",
+            in("r0") first.as_ptr(),
+            in("r1") list.head.as_ptr(),
+            in("r2") last.as_ptr(),
+            out("r3") _,
+            out("r12") _,
+            options(nostack),
+        )
+    };
+}
 
-    /// Returns a block to the list.
-    ///
-    /// # Safety
-    /// `link` is the header of a block that belongs to this list, is not in it, and is
-    /// not used by anyone any more.
-    #[inline]
-    pub unsafe fn push(&self, link: NonNull<Link>) {
-        // SAFETY: as argued at `push_loop!` and `push_sequence!`, with a chain of one block: `link` is first and
-        // last (one register, so no copy of it is made).
-        unsafe {
-            push_sequence!(
-                "r0",
-                in("r0") link.as_ptr(),
-                in("r1") self.head.as_ptr(),
-                out("r3") _,
-                out("r12") _,
-                options(nostack),
-            )
-        };
-    }
-
-    /// Adds `count` blocks, `stride` bytes apart from `first` on, to the list; returns
-    /// `count`.
-    ///
-    /// # Safety
-    /// The blocks are initialised (`Link::new`), exclusively ours from now on and
-    /// `'static`.
-    pub unsafe fn add_run(&self, first: NonNull<Link>, count: usize, stride: usize) -> usize {
-        let set_next = |link: NonNull<Link>, next: NonNull<Link>| {
-            // SAFETY: initialised and exclusively ours (the caller's promise).
-            unsafe { link.as_ref() }
-                .next
-                .store(next.as_ptr(), crate::sync::Ordering::Relaxed);
-        };
-        // SAFETY: the caller's promise covers the `count` blocks.
-        let last = unsafe { super::link_run(first, count, stride, set_next) };
-        if let Some(last) = last {
-            self.push_chain(first, last);
-        }
-        count
-    }
-
-    /// Whether `link` is one of this list's blocks: this backend cannot tell cheaply
-    /// (a pointer stack keeps no table of its blocks), so it always says `true`.
-    ///
-    /// # Safety
-    /// None beyond the tagged-index backend's signature, kept the same.
-    pub(crate) unsafe fn owns(&self, _link: NonNull<Link>, _stride: usize) -> bool {
-        true
-    }
-
-    /// Makes block `i` of the fixed storage at `storage` usable by this list.
-    ///
-    /// # Safety
-    /// Block `i` of the array at `storage`, whose blocks are `stride` bytes apart,
-    /// exists and is exclusively the caller's.
-    pub unsafe fn adopt(&self, storage: NonNull<Link>, i: usize, stride: usize) -> NonNull<Link> {
-        // SAFETY: block `i` is inside the caller's array.
-        unsafe { storage.byte_add(i * stride) }
-    }
+/// Returns a block to the list.
+///
+/// # Safety
+/// As for `FreeList::push`.
+#[inline]
+pub(super) unsafe fn push(list: &FreeList, link: NonNull<Link>) {
+    // SAFETY: as argued at `push_loop!` and `push_sequence!`, with a chain of one block: `link` is first and
+    // last (one register, so no copy of it is made).
+    unsafe {
+        push_sequence!(
+            "r0",
+            in("r0") link.as_ptr(),
+            in("r1") list.head.as_ptr(),
+            out("r3") _,
+            out("r12") _,
+            options(nostack),
+        )
+    };
 }
 
 /// What tests use to force an interrupt inside an exclusive window: of `pop` (between
