@@ -37,12 +37,16 @@
 //! then reserves with the link (`push_loop!`), so no ordinary store lies inside its
 //! window; with `single-core` on Cortex-M it first tries once with the link stored
 //! inside the window, heapless's shorter push, and falls back to the loop if that
-//! `strex` fails (`push_sequence!` argues both). On M-profile both sequences leave by a
-//! `cbz` on the `strex` status, one instruction fewer than `cmp`/`bne` on success.
+//! `strex` fails (`push_attempt!`). On M-profile both sequences leave by a `cbz` on the
+//! `strex` status, one instruction fewer than `cmp`/`bne` on success.
 //!
-//! Registers are named explicitly (r0-r3, r12; r4-r5 in the `blockpool_test_hooks` build): the
-//! compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a register
-//! the compiler picked could make a user's build fail to assemble there.
+//! Each sequence is one text (`pop_text!`, `push_text!`) for every build: the shipped
+//! ones and the `blockpool_test_hooks` one, which adds lines that store to a
+//! test-chosen address inside the window and count failed `strex`es.
+//!
+//! Registers are named explicitly (r0-r3, r12; r4-r5 in the `blockpool_test_hooks`
+//! build): the compares with an immediate exist only for r0-r7 on ARMv8-M baseline, so a
+//! register the compiler picked could make a user's build fail to assemble there.
 //!
 //! `clrex` on the empty path matters on A/R-profile cores: an interrupt handler that
 //! finds the list empty would otherwise return with its reservation on `head` still
@@ -66,38 +70,134 @@ use core::ptr::NonNull;
 
 use super::{FreeList, Link};
 
-// The barriers of the pop (acquire) and the push (release), as lines of their `asm!`:
-// `dmb` by default; nothing with the `single-core` feature, for single-core parts
-// whose only other observers are the core's own interrupt handlers, which see its
-// accesses in program order (see the crate docs).
-#[cfg(not(feature = "single-core"))]
-macro_rules! acquire_barrier {
-    () => {
-        "dmb"
+// The text of the sequences. Each is one `concat!` of lines, the same for every build;
+// where builds differ, a selector picks the lines that fit this build: `name!(yes, no)`
+// is the text `yes` where the selector's cfg holds, `no` where it does not.
+macro_rules! selector {
+    ($name:ident, $cfg:meta) => {
+        #[cfg($cfg)]
+        macro_rules! $name {
+            ($yes:expr, $no:expr) => {
+                $yes
+            };
+        }
+        #[cfg(not($cfg))]
+        macro_rules! $name {
+            ($yes:expr, $no:expr) => {
+                $no
+            };
+        }
     };
 }
-#[cfg(feature = "single-core")]
-macro_rules! acquire_barrier {
+// M-profile (Cortex-M) targets, where A/R-profile ones take `no`.
+selector!(m_profile, blockpool_m_profile);
+selector!(single_core, feature = "single-core");
+// The `blockpool_test_hooks` build, where shipped builds take `no`.
+selector!(test_build, blockpool_test_hooks);
+
+/// Test build: the store inside a window. `r4` holds the three words of a
+/// `hook::WindowStore`; while the first (an address) is non-zero, store the second
+/// there. Low registers only (ARMv8-M baseline's 16-bit loads and stores); `r3` and
+/// `r5` are scratch.
+#[cfg(blockpool_test_hooks)]
+macro_rules! window_store {
     () => {
-        ""
+        concat!(
+            "ldr r3, [r4]\n",
+            "cmp r3, #0\n",
+            "beq 5f\n",
+            "ldr r5, [r4, #4]\n",
+            "str r5, [r3]\n",
+            "5:\n",
+        )
     };
 }
-#[cfg(not(feature = "single-core"))]
-macro_rules! release_barrier {
+
+/// Test build: count a failed `strex` in the third word of the `hook::WindowStore` at
+/// `r4` (a plain load/add/store: only the retrying context writes it, after any handler
+/// that interrupted it returned). `r3` is scratch.
+#[cfg(blockpool_test_hooks)]
+macro_rules! count_failure {
     () => {
-        "dmb"
+        concat!(
+            "ldr r3, [r4, #8]\n",
+            "adds r3, r3, #1\n",
+            "str r3, [r4, #8]\n"
+        )
     };
 }
-#[cfg(feature = "single-core")]
-macro_rules! release_barrier {
-    () => {
-        ""
+
+/// `pop_form!(short, clrex)`: the pop's lines `short` in the shipped build for M-profile
+/// targets, `clrex` (the form with a `clrex` on the empty path) on A/R-profile targets
+/// and in the `blockpool_test_hooks` build on every target, whose window lines are
+/// written into that form.
+macro_rules! pop_form {
+    ($short:expr, $clrex:expr) => {
+        test_build!($clrex, m_profile!($short, $clrex))
     };
 }
-/// The push's retry loop, as one piece of `asm!` text: `r0` is the chain's first header,
-/// `r1` the address of `head`, `$last` the register holding the chain's last header (`r0`
+
+/// The pop's text: `r1` is the address of `head`; `r0` ends as the top block taken off,
+/// null if the list was empty; `r2` and `r3` are scratch (`r4`, `r5` as in
+/// `window_store!` in the test build). The sequence is the one argued in the module docs:
+///
+/// - the short form (M-profile): no `clrex` on the empty path (see the module docs), and
+///   `cbz` (Thumb only; `r0` and `r3` are low registers): the success path falls
+///   through; a successful `strex` leaves by `cbz` (taken), so the retry costs the `b`
+///   and the success path one instruction less than `cmp`/`bne`;
+/// - the `clrex` form (A/R-profile): `cmp`/`beq` to the empty path, which closes the
+///   window with `clrex`, and `cmp`/`bne` back to the `ldrex` when the `strex` failed;
+/// - the test build (the `clrex` form): between the load of `next` and the `strex`, the
+///   store a test armed in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and a count of
+///   the failed `strex`es in `POP_WINDOW_STORE`'s third word.
+macro_rules! pop_text {
+    () => {
+        concat!(
+            "2:\n",
+            // Open the window on `head`; empty: to 3.
+            "ldrex r0, [r1]\n",
+            pop_form!("cbz r0, 3f\n", "cmp r0, #0\nbeq 3f\n"),
+            // `next`, read INSIDE the window.
+            "ldr r2, [r0]\n",
+            test_build!(window_store!(), ""),
+            // Fails if anything touched the monitor since the `ldrex`: then again from 2.
+            "strex r3, r2, [r1]\n",
+            pop_form!(
+                "cbz r3, 4f\nb 2b\n4:\n",
+                test_build!(
+                    concat!("cmp r3, #0\nbeq 6f\n", count_failure!(), "b 2b\n6:\n"),
+                    "cmp r3, #0\nbne 2b\n"
+                )
+            ),
+            // Acquire: `dmb`, left out with `single-core` (see the module docs).
+            single_core!("", "dmb\n"),
+            // The empty path (A/R-profile: close the window we opened).
+            pop_form!("3:\n", "b 4f\n3:\nclrex\n4:\n"),
+        )
+    };
+}
+
+/// The pop's `asm!`: `pop_text!` with the register `$operands` and `nostack`, and in
+/// the test build `r4` = `POP_WINDOW_STORE`'s three words, `r5` scratch.
+macro_rules! pop_sequence {
+    ($($operands:tt)*) => {{
+        #[cfg(not(blockpool_test_hooks))]
+        asm!(pop_text!(), $($operands)* options(nostack));
+        #[cfg(blockpool_test_hooks)]
+        asm!(
+            pop_text!(),
+            $($operands)*
+            in("r4") hook::POP_WINDOW_STORE.as_ptr(),
+            out("r5") _,
+            options(nostack)
+        );
+    }};
+}
+
+/// The push's retry loop, as lines of its text: `r0` is the chain's first header, `r1`
+/// the address of `head`, `$last` the register holding the chain's last header (`r0`
 /// itself for one block); `r3` and `r12` are scratch. It ends with the `strex`, whose
-/// status (`r3`) the caller's `push_sequence!` tests.
+/// status (`r3`) `push_text!` tests.
 ///
 /// Why it is sound: `head` is the list's atomic and the last header is owned by the
 /// caller, so every access is to a valid, aligned word. The last header's `next` is
@@ -120,8 +220,8 @@ macro_rules! push_loop {
             "str r3, [",
             $last,
             "]\n",
-            release_barrier!(),
-            "\n",
+            // Release: `dmb`, left out with `single-core`.
+            single_core!("", "dmb\n"),
             "ldrex r12, [r1]\n",
             "cmp r12, r3\n",
             "bne 2b\n",
@@ -130,69 +230,75 @@ macro_rules! push_loop {
     };
 }
 
-/// The push, one `asm!` block for a chain and for one block (registers as in
-/// `push_loop!`).
+/// M-profile with `single-core`: the push's first **attempt with the link stored inside
+/// the window** (`ldrex`; `str` link; `strex`), heapless's push, left by `cbz` on
+/// success; only if that `strex` failed does the retry loop follow. The attempt is sound
+/// for the reason the loop is: the link holds the value of `head` that the reservation
+/// covers, and the `strex` succeeds only if nothing touched the monitor since the
+/// `ldrex` (an exception entry or return in between clears it; there is no other core).
+/// It needs no barrier between the link store and the `strex`, because a single core's
+/// interrupt handlers see its stores in program order, which is also why it is
+/// `single-core` only. And it cannot livelock: on a core whose monitor *is* cleared by
+/// the ordinary store, the attempt fails once and the loop, whose link store lies
+/// outside the window, finishes the push. The fast path is `ldrex`, `str`, `strex`,
+/// `cbz`: one instruction fewer than heapless 0.9.4's loop, without relying on
+/// IMPLEMENTATION DEFINED behaviour for progress.
 ///
-/// - A/R-profile: the retry loop, `cmp`/`bne` on the `strex` status.
-/// - M-profile: the same loop, left by `cbz` (taken) on success, which saves the
-///   success path an instruction.
-/// - M-profile with `single-core`: first **one attempt with the link stored inside the
-///   window** (`ldrex`; `str` link; `strex`), heapless's push, then, only if that
-///   `strex` failed, the retry loop. The attempt is sound for the reason the loop is:
-///   the link holds the value of `head` that the reservation covers, and the `strex`
-///   succeeds only if nothing touched the monitor since the `ldrex` (an exception entry
-///   or return in between clears it; there is no other core). It needs no barrier
-///   between the link store and the `strex`, because a single core's interrupt handlers
-///   see its stores in program order, which is also why it is `single-core` only. And it
-///   cannot livelock: on a core whose monitor *is* cleared by the ordinary store, the
-///   attempt fails once and the loop, whose link store lies outside the window, finishes
-///   the push. The fast path is `ldrex`, `str`, `strex`, `cbz`: one instruction fewer
-///   than heapless 0.9.4's loop, without relying on IMPLEMENTATION DEFINED behaviour for
-///   progress.
+/// The test build adds, between the link store and the `strex`, the store a test armed
+/// in `PUSH_WINDOW_STORE` (e.g. NVIC set-pending), and counts the attempts whose `strex`
+/// failed (the loop then finishes the push).
+#[cfg(all(blockpool_m_profile, feature = "single-core"))]
+macro_rules! push_attempt {
+    ($last:literal) => {
+        concat!(
+            "ldrex r3, [r1]\n",
+            "str r3, [",
+            $last,
+            "]\n",
+            test_build!(window_store!(), ""),
+            "strex r3, r0, [r1]\n",
+            "cbz r3, 3f\n",
+            test_build!(count_failure!(), ""),
+        )
+    };
+}
+#[cfg(not(all(blockpool_m_profile, feature = "single-core")))]
+macro_rules! push_attempt {
+    ($last:literal) => {
+        ""
+    };
+}
+
+/// The push's text, for a chain and for one block (registers as in `push_loop!`): the
+/// attempt (M-profile with `single-core`), then the retry loop, which leaves
+///
+/// - on A/R-profile by `cmp`/`bne` on the `strex` status;
+/// - on M-profile by `cbz` (taken) on success, which saves the success path an
+///   instruction.
+macro_rules! push_text {
+    ($last:literal) => {
+        concat!(
+            push_attempt!($last),
+            push_loop!($last),
+            m_profile!("cbz r3, 3f\nb 2b\n3:\n", "cmp r3, #0\nbne 2b\n"),
+        )
+    };
+}
+
+/// The push's `asm!`: `push_text!($last)` with the register `$operands` and `nostack`,
+/// and where that text has the test build's window lines (M-profile, `single-core`)
+/// `r4` = `PUSH_WINDOW_STORE`'s three words, `r5` scratch.
 macro_rules! push_sequence {
     ($last:literal, $($operands:tt)*) => {{
-        #[cfg(not(blockpool_m_profile))]
-        asm!(push_loop!($last), "cmp r3, #0", "bne 2b", $($operands)*);
-        #[cfg(all(blockpool_m_profile, not(feature = "single-core")))]
-        asm!(push_loop!($last), "cbz r3, 3f", "b 2b", "3:", $($operands)*);
-        #[cfg(all(blockpool_m_profile, feature = "single-core", not(blockpool_test_hooks)))]
+        #[cfg(not(all(blockpool_test_hooks, blockpool_m_profile, feature = "single-core")))]
+        asm!(push_text!($last), $($operands)* options(nostack));
+        #[cfg(all(blockpool_test_hooks, blockpool_m_profile, feature = "single-core"))]
         asm!(
-            "ldrex r3, [r1]",
-            concat!("str r3, [", $last, "]"),
-            "strex r3, r0, [r1]",
-            "cbz r3, 3f",
-            push_loop!($last),
-            "cbz r3, 3f",
-            "b 2b",
-            "3:",
-            $($operands)*
-        );
-        // Test build: between the link store and the `strex` of the attempt, store the
-        // word the test put in `PUSH_WINDOW_STORE` (e.g. NVIC set-pending), and count
-        // the attempts whose `strex` failed (the loop then finishes the push). Low
-        // registers only, as in the pop's test build.
-        #[cfg(all(blockpool_m_profile, feature = "single-core", blockpool_test_hooks))]
-        asm!(
-            "ldrex r3, [r1]",
-            concat!("str r3, [", $last, "]"),
-            "ldr r3, [r4]",
-            "cmp r3, #0",
-            "beq 5f",
-            "ldr r5, [r4, #4]",
-            "str r5, [r3]",
-            "5:",
-            "strex r3, r0, [r1]",
-            "cbz r3, 3f",
-            "ldr r3, [r4, #8]",
-            "adds r3, r3, #1",
-            "str r3, [r4, #8]",
-            push_loop!($last),
-            "cbz r3, 3f",
-            "b 2b",
-            "3:",
+            push_text!($last),
             in("r4") hook::PUSH_WINDOW_STORE.as_ptr(),
             out("r5") _,
             $($operands)*
+            options(nostack)
         );
     }};
 }
@@ -201,101 +307,22 @@ macro_rules! push_sequence {
 #[inline]
 pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
     let top: *mut Link;
-    #[cfg(blockpool_test_hooks)]
-    let hook = hook::POP_WINDOW_STORE.as_ptr();
     // SAFETY: `head` is our atomic, so the exclusive load and store address a valid,
     // aligned word. `top` is non-null when `ldr` reads through it, and every non-null
     // value of `head` is the header of a block of this pool (`'static` memory), whose
     // first word is `next`. The sequence is the one argued in the module docs; the
-    // asm is not `nomem`, so it is also a compiler barrier. The `blockpool_test_hooks` build
-    // also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
+    // asm is not `nomem`, so it is also a compiler barrier. The `blockpool_test_hooks`
+    // build also reads and writes the three words of `POP_WINDOW_STORE` (a `static`) and
     // stores to the address a test armed it with (`set_window_store`, test-only: the
     // test names a register such as NVIC's set-pending).
     unsafe {
-        // M-profile: no `clrex` on the empty path (see the module docs), and `cbz`
-        // (Thumb only, `r0` is a low register): the success path falls through.
-        // A successful `strex` leaves by `cbz` (taken), so the retry costs the
-        // `b` and the success path one instruction less than `cmp`/`bne`.
-        #[cfg(all(not(blockpool_test_hooks), blockpool_m_profile))]
-        asm!(
-            "2:",
-            "ldrex r0, [r1]",
-            "cbz r0, 3f",
-            "ldr r2, [r0]",
-            "strex r3, r2, [r1]",
-            "cbz r3, 4f",
-            "b 2b",
-            "4:",
-            acquire_barrier!(),
-            "3:",
+        pop_sequence!(
             in("r1") list.head.as_ptr(),
             out("r0") top,
             out("r2") _,
             out("r3") _,
-            options(nostack),
-        );
-        #[cfg(all(not(blockpool_test_hooks), not(blockpool_m_profile)))]
-        asm!(
-            "2:",
-            "ldrex r0, [r1]",
-            "cmp r0, #0",
-            "beq 3f",
-            "ldr r2, [r0]",
-            "strex r3, r2, [r1]",
-            "cmp r3, #0",
-            "bne 2b",
-            acquire_barrier!(),
-            "b 4f",
-            "3:",
-            "clrex",
-            "4:",
-            in("r1") list.head.as_ptr(),
-            out("r0") top,
-            out("r2") _,
-            out("r3") _,
-            options(nostack),
-        );
-        // Test build: between the load of `next` and the `strex`, store a word to the
-        // address the test put in `POP_WINDOW_STORE` (e.g. NVIC set-pending), and
-        // count how often the `strex` failed.
-        #[cfg(blockpool_test_hooks)]
-        // Low registers only (ARMv8-M baseline's 16-bit loads and stores); the retry
-        // count goes to `POP_WINDOW_STORE[2]` (a plain load/add/store: only the
-        // retrying context writes it, after any handler that interrupted it returned).
-        asm!(
-            "2:",
-            "ldrex r0, [r1]",
-            "cmp r0, #0",
-            "beq 3f",
-            "ldr r2, [r0]",
-            "ldr r3, [r4]",
-            "cmp r3, #0",
-            "beq 5f",
-            "ldr r5, [r4, #4]",
-            "str r5, [r3]",
-            "5:",
-            "strex r3, r2, [r1]",
-            "cmp r3, #0",
-            "beq 6f",
-            "ldr r3, [r4, #8]",
-            "adds r3, r3, #1",
-            "str r3, [r4, #8]",
-            "b 2b",
-            "6:",
-            acquire_barrier!(),
-            "b 4f",
-            "3:",
-            "clrex",
-            "4:",
-            in("r1") list.head.as_ptr(),
-            in("r4") hook,
-            out("r0") top,
-            out("r2") _,
-            out("r3") _,
-            out("r5") _,
-            options(nostack),
-        );
-    }
+        )
+    };
     NonNull::new(top)
 }
 
@@ -305,8 +332,9 @@ pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
 /// The chain's blocks belong to this list, are not in it, and are the caller's.
 #[inline]
 pub(super) unsafe fn push_chain(list: &FreeList, first: NonNull<Link>, last: NonNull<Link>) {
-    // SAFETY: as argued at `push_loop!` and `push_sequence!` (above), with `last` the chain's last header,
-    // which the caller owns.
+    // SAFETY: as argued at `push_loop!` and `push_text!` (above), with `last` the chain's
+    // last header, which the caller owns. The test build's attempt also reads and writes
+    // `PUSH_WINDOW_STORE` and stores where a test armed it, as the pop does.
     unsafe {
         push_sequence!(
             "r2",
@@ -315,7 +343,6 @@ pub(super) unsafe fn push_chain(list: &FreeList, first: NonNull<Link>, last: Non
             in("r2") last.as_ptr(),
             out("r3") _,
             out("r12") _,
-            options(nostack),
         )
     };
 }
@@ -326,8 +353,8 @@ pub(super) unsafe fn push_chain(list: &FreeList, first: NonNull<Link>, last: Non
 /// As for `FreeList::push`.
 #[inline]
 pub(super) unsafe fn push(list: &FreeList, link: NonNull<Link>) {
-    // SAFETY: as argued at `push_loop!` and `push_sequence!`, with a chain of one block: `link` is first and
-    // last (one register, so no copy of it is made).
+    // SAFETY: as at `push_chain`, with a chain of one block: `link` is first and last
+    // (one register, so no copy of it is made).
     unsafe {
         push_sequence!(
             "r0",
@@ -335,7 +362,6 @@ pub(super) unsafe fn push(list: &FreeList, link: NonNull<Link>) {
             in("r1") list.head.as_ptr(),
             out("r3") _,
             out("r12") _,
-            options(nostack),
         )
     };
 }
