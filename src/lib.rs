@@ -180,17 +180,19 @@
 //! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
 //!   LL/SC backend's pop and push (one instruction each), and on Cortex-M makes the
 //!   push try once with its link stored inside the exclusive window before its retry
-//!   loop (3 instructions fewer; argued in `src/free_list/arm_llsc.rs`). A core sees
-//!   its own accesses in program order, interrupt handlers included; a second core, or
-//!   a DMA engine reading a block after it changed hands, needs the barriers, so the
-//!   default keeps them. Enable it in the firmware crate (like `cortex-m`'s
-//!   `critical-section-single-core`), never in a library. No effect on other backends.
+//!   loop (3 instructions fewer; argued in `src/free_list/pointer_stack/arm_llsc.rs`).
+//!   A core sees its own accesses in program order, interrupt handlers included; a
+//!   second core, or a DMA engine reading a block after it changed hands, needs the
+//!   barriers, so the default keeps them. Enable it in the firmware crate (like
+//!   `cortex-m`'s `critical-section-single-core`), never in a library. No effect on
+//!   other backends.
 //!
 //! # Guarantees per target
 //! This table is the one list of targets and guarantees; the README and the sources
 //! link here. The free list is a Treiber stack everywhere; how a pop is protected
 //! against ABA is chosen per target at compile time (`build.rs`; one file per backend
-//! in `src/free_list/`; [`BACKEND`] says which one was compiled):
+//! in `src/free_list/`, the two pointer backends in `src/free_list/pointer_stack/`;
+//! [`BACKEND`] says which one was compiled):
 //!
 //! | backend (`build.rs` picks it when …) | targets (each built in CI: `scripts/firmware.sh`; † also run under QEMU) | mechanism | lock-free | interrupt/signal-safe | bounded time | header per block |
 //! |---|---|---|---|---|---|---|

@@ -6,32 +6,34 @@
 //! overtaken while others pop `A`, pop `B` and push `A` back, and then installs `B`,
 //! which is no longer free). `build.rs` picks one backend per target: which targets get
 //! which backend, and what each guarantees, is in the crate docs' "Guarantees per
-//! target" table (`src/lib.rs`), the one copy of that list:
-//! [`tagged_index`](tagged_index.rs) (64-bit CAS), [`arm_llsc`](arm_llsc.rs) (32-bit ARM
-//! with exclusives), [`critical_section`](critical_section.rs) (neither).
+//! target" table (`src/lib.rs`), the one copy of that list. The files:
+//!
+//! ```text
+//! free_list/
+//!   mod.rs                   picks the backend's module; `BACKEND`; the portable pop's hook
+//!   tagged_index.rs          backend `tagged_index` (64-bit CAS): the head names the
+//!                            top block by index and version
+//!   pointer_stack.rs         the stack of plain pointers (`Link`, `FreeList`) that the
+//!   pointer_stack/           two other backends share, each supplying its pop and push:
+//!     arm_llsc.rs            backend `arm_llsc` (32-bit ARM with exclusives):
+//!                            `ldrex`/`strex` sequences in `asm!`
+//!     critical_section.rs    backend `critical_section` (neither): critical sections
+//! ```
 //!
 //! Every backend offers the same small interface: `FreeList::{new, pop_strided,
 //! push, add_run, adopt, owns}`, a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.
-
-use core::ptr::NonNull;
-
-#[cfg(blockpool_backend = "arm_llsc")]
-mod arm_llsc;
-#[cfg(blockpool_backend = "arm_llsc")]
-pub use arm_llsc::*;
-// The glob above does not bring `arm_llsc::hook`: the `hook` module below shadows it.
-#[cfg(all(blockpool_test_hooks, blockpool_backend = "arm_llsc"))]
-pub use arm_llsc::hook as arm_hook;
 
 #[cfg(blockpool_backend = "tagged_index")]
 mod tagged_index;
 #[cfg(blockpool_backend = "tagged_index")]
 pub use tagged_index::*;
 
-#[cfg(blockpool_backend = "critical_section")]
-mod critical_section;
-#[cfg(blockpool_backend = "critical_section")]
-pub use self::critical_section::*;
+#[cfg(any(blockpool_backend = "arm_llsc", blockpool_backend = "critical_section"))]
+mod pointer_stack;
+#[cfg(all(blockpool_test_hooks, blockpool_backend = "arm_llsc"))]
+pub use pointer_stack::arm_hook;
+#[cfg(any(blockpool_backend = "arm_llsc", blockpool_backend = "critical_section"))]
+pub use pointer_stack::{FreeList, Link, MAX_BLOCKS};
 
 /// The name of the backend compiled for this target.
 pub const BACKEND: &str = if cfg!(blockpool_backend = "arm_llsc") {
@@ -41,28 +43,6 @@ pub const BACKEND: &str = if cfg!(blockpool_backend = "arm_llsc") {
 } else {
     "critical_section"
 };
-
-/// Links `count` blocks `stride` bytes apart into a chain with `set_next(link, next)`
-/// and returns the last one (`None` for `count == 0`). Shared by the pointer backends.
-///
-/// # Safety
-/// The `count` blocks from `first` on exist.
-#[allow(dead_code)]
-unsafe fn link_run(
-    first: NonNull<Link>,
-    count: usize,
-    stride: usize,
-    mut set_next: impl FnMut(NonNull<Link>, NonNull<Link>),
-) -> Option<NonNull<Link>> {
-    let mut last = first;
-    for i in 1..count {
-        // SAFETY: block `i < count` exists (the caller's promise).
-        let next = unsafe { first.byte_add(i * stride) };
-        set_next(last, next);
-        last = next;
-    }
-    (count > 0).then_some(last)
-}
 
 /// A hook that runs inside the ABA window of the portable backend's pop: after it has
 /// read the top block's `next` and before its compare-and-swap. Tests use it to run
