@@ -87,21 +87,6 @@ impl<T> ArcBlock for ArcInner<T> {
 /// The value type of the `Arc`s of pool handle `P`.
 type Value<P> = <<P as PoolHandle>::Data as ArcBlock>::Value;
 
-/// The counters of the `ArcInner` at `inner`, without making a reference to the value
-/// (which may be being dropped by another context while a `Weak` reads the counts).
-///
-/// # Safety
-/// `inner` is a live `ArcInner` (its block not yet returned), for `'a`.
-unsafe fn counts<'a, T>(inner: NonNull<ArcInner<T>>) -> (&'a AtomicUsize, &'a AtomicUsize) {
-    // SAFETY: the caller's promise; the fields are atomics, only ever shared.
-    unsafe {
-        (
-            &*ptr::addr_of!((*inner.as_ptr()).strong),
-            &*ptr::addr_of!((*inner.as_ptr()).weak),
-        )
-    }
-}
-
 /// Called right after our read-modify-write took `count` to zero: makes every earlier
 /// `Release` decrement of it (every other reference's last use) happen before what we do
 /// next.
@@ -124,14 +109,134 @@ fn acquire_last(count: &AtomicUsize) {
     debug_assert_eq!(zero, 0);
 }
 
-/// Adds one reference to `count`; panics (after undoing it) past `MAX_REFCOUNT`, which
-/// only leaking references in a loop can reach.
+/// Adds one reference to `count` (`clone`, `downgrade`); panics (after undoing it) past
+/// `MAX_REFCOUNT`, which only leaking references in a loop can reach.
 fn increment(count: &AtomicUsize) {
     // Relaxed: the new reference is made from an existing one (see the module docs).
     let old = counter::fetch_add(count, 1, Ordering::Relaxed);
     if old > MAX_REFCOUNT {
         counter::fetch_sub(count, 1, Ordering::Relaxed);
-        panic!("blockpool: Arc reference count overflow");
+        overflow();
+    }
+}
+
+/// The panic of a count past `MAX_REFCOUNT` (`increment`, `Weak::upgrade`).
+#[cold]
+fn overflow() -> ! {
+    panic!("blockpool: Arc reference count overflow");
+}
+
+/// Gives up one reference counted in `count` (the drop of an `Arc` or a `Weak`,
+/// `into_inner`); returns whether it was the last one.
+///
+/// The decrement is `Release`: our uses (of the value for the strong count, of the block
+/// for the weak count) happen before whoever takes the count to zero. If that is us, the
+/// `acquire_last` makes every other reference's uses happen before what the caller does
+/// next (drop or move the value, return the block). `count` is not touched again unless
+/// it was the last reference, whose block nobody else can return.
+#[inline]
+fn decrement(count: &AtomicUsize) -> bool {
+    if counter::fetch_sub(count, 1, Ordering::Release) != 1 {
+        return false;
+    }
+    acquire_last(count);
+    true
+}
+
+/// What an [`Arc`] and a [`Weak`] are made of: a pointer to the payload of the block and
+/// the handle of the pool it goes back to. The reference it stands for (an `Arc`'s strong
+/// one, which holds the `Arc`s' shared weak one, or a `Weak`'s weak one) keeps the block
+/// alive until its holder gives the block back itself, so the counters can always be
+/// read through it.
+struct Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    inner: NonNull<P::Data>,
+    /// Moved out once, when the `Arc` or `Weak` is dropped or consumed.
+    pool: ManuallyDrop<P>,
+    _owns: PhantomData<P::Data>,
+}
+
+// SAFETY: a `Ref` is all an `Arc` or a `Weak` holds, so these make them `Send`/`Sync` as
+// `std::sync::Arc` and `Weak` are: any `Arc` may drop the value (`T: Send`) and all share
+// it (`T: Sync`); a `Weak` can become an `Arc` in the thread that holds it, so it needs
+// the same. The handles are sent and shared along (`P: Send + Sync`). The counters are
+// atomic or updated in critical sections.
+unsafe impl<P> Send for Ref<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+// SAFETY: as above.
+unsafe impl<P> Sync for Ref<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+
+// Not `unsafe` (`Unpin` is a safe trait), but why it is right: the value and its counts
+// live in the pool block, never inside the `Arc`/`Weak`, which hold only this pointer and
+// the handle; moving them moves nothing the value depends on, and the block stays put
+// until the last reference gives it up. So `Arc` and `Weak` are `Unpin` whatever the
+// value is, as `std::sync::Arc<T>` and `Weak<T>` are (the auto trait would otherwise
+// follow the value through `PhantomData`).
+impl<P> Unpin for Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+}
+
+impl<P> Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn new(inner: NonNull<P::Data>, pool: P) -> Self {
+        Self {
+            inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Another `Ref` to the block, with a clone of the handle, for a reference the caller
+    /// has just counted.
+    fn copy(&self) -> Self {
+        Self::new(self.inner, (*self.pool).clone())
+    }
+
+    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
+        <P::Data as ArcBlock>::cast(self.inner)
+    }
+
+    /// The strong and weak counters, reached without making a reference to the value
+    /// (which may be being dropped by another context while a `Weak` reads the counts).
+    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
+        let inner = self.ptr().as_ptr();
+        // SAFETY: the block is live while `self` is used (see the type's docs); the
+        // fields are atomics, only ever shared.
+        unsafe {
+            (
+                &*ptr::addr_of!((*inner).strong),
+                &*ptr::addr_of!((*inner).weak),
+            )
+        }
+    }
+
+    /// The number of `Arc`s (a snapshot): `LOCKED` is the one `Arc` whose `get_mut` holds
+    /// the lock.
+    fn strong_count(&self) -> usize {
+        match self.counts().0.load(Ordering::Relaxed) {
+            LOCKED => 1,
+            n => n,
+        }
     }
 }
 
@@ -156,80 +261,46 @@ fn increment(count: &AtomicUsize) {
 /// drop(weak); // …and the block returned here
 /// assert_eq!(MESSAGES.capacity(), 4);
 /// ```
+///
+/// As `std::sync::Arc`, an `Arc` (and a [`Weak`]) is `Send` and `Sync` when the value is
+/// both `Send` and `Sync` (and so is the handle `P`, as every pool's is): a value that
+/// is not `Sync`, shared by `Arc`s in two threads, could be used from both at once.
+///
+/// ```compile_fail,E0277
+/// use core::cell::Cell;
+/// use blockpool::{Arc, ArcPool};
+///
+/// fn send<T: Send>() {}
+/// send::<Arc<&'static ArcPool<Cell<u8>, 1>>>(); // error: `Cell<u8>` cannot be shared
+/// ```
 pub struct Arc<P>
 where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    inner: NonNull<P::Data>,
-    pool: ManuallyDrop<P>,
-    _owns: PhantomData<P::Data>,
+    /// A strong reference (`Send`, `Sync` and `Unpin` as the `Ref` is).
+    r: Ref<P>,
 }
 
 /// A non-owning reference to an [`Arc`]'s value: keeps the block (not the value) alive;
 /// [`upgrade`](Self::upgrade) gives an `Arc` while the value lives.
+///
+/// `Send` and `Sync` when an `Arc` of the same pool is (it can become one in the thread
+/// that holds it):
+///
+/// ```compile_fail,E0277
+/// use blockpool::{ArcPool, Weak};
+///
+/// fn sync<T: Sync>() {}
+/// sync::<Weak<&'static ArcPool<std::rc::Rc<u8>, 1>>>(); // error: `Rc<u8>` cannot be sent
+/// ```
 pub struct Weak<P>
 where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    inner: NonNull<P::Data>,
-    pool: ManuallyDrop<P>,
-    _owns: PhantomData<P::Data>,
-}
-
-// SAFETY: as `std::sync::Arc`: any holder may drop the value (`T: Send`) and all share it
-// (`T: Sync`); the handles are sent and shared along (`P: Send + Sync`). The counters are
-// atomic or updated in critical sections.
-unsafe impl<P> Send for Arc<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as above.
-unsafe impl<P> Sync for Arc<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as for `Arc`: a `Weak` can become an `Arc` in the thread that holds it.
-unsafe impl<P> Send for Weak<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as above.
-unsafe impl<P> Sync for Weak<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-
-// Not `unsafe` (`Unpin` is a safe trait), but why it is right: the value and its counts
-// live in the pool block, never inside the `Arc`/`Weak`, which hold only a pointer and
-// the handle; moving them moves nothing the value depends on, and the block stays put
-// until the last reference gives it up. So they are `Unpin` whatever the value is, as
-// `std::sync::Arc<T>` and `Weak<T>` are (the auto trait would otherwise follow the value
-// through `PhantomData`).
-impl<P> Unpin for Arc<P>
-where
-    P: PoolHandle + Clone,
-    P::Data: ArcBlock,
-{
-}
-impl<P> Unpin for Weak<P>
-where
-    P: PoolHandle + Clone,
-    P::Data: ArcBlock,
-{
+    /// A weak reference (`Send`, `Sync` and `Unpin` as the `Ref` is).
+    r: Ref<P>,
 }
 
 impl<P> Arc<P>
@@ -274,65 +345,48 @@ where
     /// Moves `value` into `block`, as an `Arc` returning the block to the box's pool.
     fn from_box(block: Box<P, Uninit>, value: Value<P>) -> Self {
         let (block, pool) = block.init(<P::Data as ArcBlock>::wrap(value)).into_parts();
+        // SAFETY: `Block::data` never returns null (a payload address inside a live
+        // block, or a dangling non-null one for a zero-sized payload).
+        let inner = unsafe { NonNull::new_unchecked(Block::data(block)) };
         Self {
-            // SAFETY: `Block::data` never returns null (a payload address inside a live
-            // block, or a dangling non-null one for a zero-sized payload).
-            inner: unsafe { NonNull::new_unchecked(Block::data(block)) },
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(inner, pool),
         }
-    }
-
-    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
-        <P::Data as ArcBlock>::cast(self.inner)
-    }
-
-    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
-        // SAFETY: an `Arc` keeps its `ArcInner` alive.
-        unsafe { counts(self.ptr()) }
     }
 
     /// How many `Arc`s point to this value (a snapshot: others may change it at once).
     pub fn strong_count(this: &Self) -> usize {
-        match this.counts().0.load(Ordering::Relaxed) {
-            LOCKED => 1,
-            n => n,
-        }
+        this.r.strong_count()
     }
 
     /// How many [`Weak`]s point to this value (a snapshot).
     pub fn weak_count(this: &Self) -> usize {
         // The `Arc`s' shared weak reference is not counted. While a `get_mut` of ours
         // runs nobody else can see this `Arc`, so the count is never the locked value.
-        this.counts().1.load(Ordering::Relaxed).saturating_sub(1)
+        this.r.counts().1.load(Ordering::Relaxed).saturating_sub(1)
     }
 
     /// A new [`Weak`] to this value.
     pub fn downgrade(this: &Self) -> Weak<P> {
-        increment(this.counts().1);
-        Weak {
-            inner: this.inner,
-            pool: ManuallyDrop::new((*this.pool).clone()),
-            _owns: PhantomData,
-        }
+        increment(this.r.counts().1);
+        Weak { r: this.r.copy() }
     }
 
     /// Whether the two point to the same value (compares addresses).
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
-        this.inner == other.inner
+        this.r.inner == other.r.inner
     }
 
     /// A pointer to the value, valid while an `Arc` to it exists.
     pub fn as_ptr(this: &Self) -> *const Value<P> {
         // `value` is the first field of a `repr(C)` struct.
-        this.ptr().as_ptr().cast()
+        this.r.ptr().as_ptr().cast()
     }
 
     /// Whether this is the only reference (`Arc` or `Weak`); see the module docs for
     /// the lock on the strong count that makes the answer exact without making anybody
     /// wait.
     fn is_unique(this: &mut Self) -> bool {
-        let (strong, weak) = this.counts();
+        let (strong, weak) = this.r.counts();
         // Acquire: the last other `Arc`'s uses of the value (ended by a Release
         // decrement) happen before ours, and so does any `downgrade` it made (the Weak's
         // increment is then visible to the load below).
@@ -358,7 +412,7 @@ where
         if Self::is_unique(this) {
             // SAFETY: no other `Arc` or `Weak` exists and none can appear while `this`
             // is borrowed mutably (both are made from an existing one).
-            Some(unsafe { &mut (*this.ptr().as_ptr()).value })
+            Some(unsafe { &mut (*this.r.ptr().as_ptr()).value })
         } else {
             None
         }
@@ -367,7 +421,7 @@ where
     /// Takes the value out if this is the only `Arc` (the block goes back once no
     /// [`Weak`] remains); gives the `Arc` back otherwise.
     pub fn try_unwrap(this: Self) -> Result<Value<P>, Self> {
-        let (strong, _) = this.counts();
+        let (strong, _) = this.r.counts();
         if counter::compare_exchange(strong, 1, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return Err(this);
         }
@@ -380,15 +434,13 @@ where
     /// Takes the value out if this is the last `Arc`, else just drops this one; of
     /// several `Arc`s dropped this way at once, exactly one gets the value.
     pub fn into_inner(this: Self) -> Option<Value<P>> {
-        let (strong, _) = this.counts();
         // Release/Acquire as in `drop`.
-        if counter::fetch_sub(strong, 1, Ordering::Release) != 1 {
+        if !decrement(this.r.counts().0) {
             let mut this = ManuallyDrop::new(this);
             // SAFETY: `this` is not used again; its handle is dropped once, here.
-            unsafe { ManuallyDrop::drop(&mut this.pool) };
+            unsafe { ManuallyDrop::drop(&mut this.r.pool) };
             return None;
         }
-        acquire_last(strong);
         // SAFETY: the strong count went to zero with us, so we own the value.
         Some(unsafe { Self::take_value(this) })
     }
@@ -401,15 +453,13 @@ where
     unsafe fn take_value(this: Self) -> Value<P> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is not used again: its handle moves out once.
-        let pool = unsafe { ManuallyDrop::take(&mut this.pool) };
+        let pool = unsafe { ManuallyDrop::take(&mut this.r.pool) };
         let weak = Weak::<P> {
-            inner: this.inner,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(this.r.inner, pool),
         };
         // SAFETY: the value is ours (the caller's promise) and read once; the weak
         // reference keeps the block until after the read.
-        let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value)) };
+        let value = unsafe { ptr::read(ptr::addr_of!((*this.r.ptr().as_ptr()).value)) };
         drop(weak);
         value
     }
@@ -419,8 +469,8 @@ where
     pub fn into_raw(this: Self) -> NonNull<Value<P>> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is not used again; its handle is dropped once, here.
-        unsafe { ManuallyDrop::drop(&mut this.pool) };
-        this.ptr().cast()
+        unsafe { ManuallyDrop::drop(&mut this.r.pool) };
+        this.r.ptr().cast()
     }
 
     /// Rebuilds an `Arc` from [`into_raw`](Self::into_raw)'s pointer (a
@@ -446,9 +496,7 @@ where
         Self {
             // `value` is the first field of a `repr(C)` `ArcInner`: same address, and
             // `into_raw`'s pointer carries the whole block's provenance.
-            inner: ptr.cast(),
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(ptr.cast(), pool),
         }
     }
 }
@@ -459,12 +507,8 @@ where
     P::Data: ArcBlock,
 {
     fn clone(&self) -> Self {
-        increment(self.counts().0);
-        Self {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        }
+        increment(self.r.counts().0);
+        Self { r: self.r.copy() }
     }
 }
 
@@ -475,23 +519,20 @@ where
 {
     fn drop(&mut self) {
         // SAFETY: `self` is being dropped; its handle moves out once, here.
-        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
-        // Release: our uses of the value happen before whoever drops it.
-        if counter::fetch_sub(self.counts().0, 1, Ordering::Release) != 1 {
+        let pool = unsafe { ManuallyDrop::take(&mut self.r.pool) };
+        // Release: our uses of the value happen before whoever drops it; if that is us,
+        // every other `Arc`'s uses of the value (each ended by a Release decrement)
+        // happen before the drop below.
+        if !decrement(self.r.counts().0) {
             return;
         }
-        // Every other `Arc`'s uses of the value (each ended by a Release decrement)
-        // happen before the drop below.
-        acquire_last(self.counts().0);
         // Made first so that the block is returned even if `T::drop` panics.
         let _weak = Weak::<P> {
-            inner: self.inner,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(self.r.inner, pool),
         };
         // SAFETY: the strong count reached zero with us: nobody else can reach the value,
         // which is dropped once, here.
-        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr().as_ptr()).value)) };
+        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.r.ptr().as_ptr()).value)) };
     }
 }
 
@@ -500,25 +541,16 @@ where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
-        <P::Data as ArcBlock>::cast(self.inner)
-    }
-
-    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
-        // SAFETY: a `Weak` keeps its block, and so the counters, alive.
-        unsafe { counts(self.ptr()) }
-    }
-
     /// An [`Arc`] to the value, if it still lives. Never waits (see the module docs on
     /// `get_mut`'s lock).
     pub fn upgrade(&self) -> Option<Arc<P>> {
-        let (strong, _) = self.counts();
+        let (strong, _) = self.r.counts();
         let mut n = strong.load(Ordering::Relaxed);
         loop {
             let new = match n {
                 0 => return None,
                 LOCKED => 2,
-                n if n > MAX_REFCOUNT => panic!("blockpool: Arc reference count overflow"),
+                n if n > MAX_REFCOUNT => overflow(),
                 n => n + 1,
             };
             // Acquire: the value was initialised before the first strong reference was
@@ -528,25 +560,18 @@ where
                 Err(actual) => n = actual,
             }
         }
-        Some(Arc {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        })
+        Some(Arc { r: self.r.copy() })
     }
 
     /// How many `Arc`s point to the value (0 once it is dropped; a snapshot).
     pub fn strong_count(&self) -> usize {
-        match self.counts().0.load(Ordering::Relaxed) {
-            LOCKED => 1,
-            n => n,
-        }
+        self.r.strong_count()
     }
 
     /// How many `Weak`s point to the value, 0 once the value is dropped (as `std`'s;
     /// a snapshot).
     pub fn weak_count(&self) -> usize {
-        let (strong, weak) = self.counts();
+        let (strong, weak) = self.r.counts();
         if strong.load(Ordering::Relaxed) == 0 {
             0
         } else {
@@ -557,7 +582,7 @@ where
 
     /// Whether the two point to the same block.
     pub fn ptr_eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
+        self.r.inner == other.r.inner
     }
 }
 
@@ -567,12 +592,8 @@ where
     P::Data: ArcBlock,
 {
     fn clone(&self) -> Self {
-        increment(self.counts().1);
-        Self {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        }
+        increment(self.r.counts().1);
+        Self { r: self.r.copy() }
     }
 }
 
@@ -583,19 +604,19 @@ where
 {
     fn drop(&mut self) {
         // SAFETY: `self` is being dropped; its handle moves out once, here.
-        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
-        // Release: our reads of the counts happen before the block's next owner writes.
-        if counter::fetch_sub(self.counts().1, 1, Ordering::Release) != 1 {
+        let pool = unsafe { ManuallyDrop::take(&mut self.r.pool) };
+        // Release: our reads of the counts happen before the block's next owner writes;
+        // if we are the last, every other reference's last access to the block happens
+        // before it goes back.
+        if !decrement(self.r.counts().1) {
             return;
         }
-        // Every other reference's last access to the block happens before it goes back.
-        acquire_last(self.counts().1);
         // SAFETY: the block came from a box of this pool (`Arc::from_box`), whose
         // payload `inner` is; the weak count reached zero with us, so nobody uses it any
         // more and it is rebuilt once, here. `Uninit`: the value was dropped or moved out
         // already. (No ownership check: `Arc::from_raw` made it when the pointer came
         // from outside.)
-        drop(unsafe { Box::<P, Uninit>::from_block(crate::boxed::block_of(self.inner), pool) });
+        drop(unsafe { Box::<P, Uninit>::from_block(crate::boxed::block_of(self.r.inner), pool) });
     }
 }
 
@@ -608,7 +629,7 @@ where
     fn deref(&self) -> &Value<P> {
         // SAFETY: the value lives while an `Arc` does, and is only ever shared (except
         // through `get_mut`, which needs the only `Arc`, borrowed mutably).
-        unsafe { &(*self.ptr().as_ptr()).value }
+        unsafe { &(*self.r.ptr().as_ptr()).value }
     }
 }
 
