@@ -862,67 +862,81 @@ unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
 /// ```compile_fail
 /// blockpool::arc_pool!(#[inline] A: u32, blocks = 2);
 /// ```
+///
+/// ```compile_fail
+/// // error: a grown pool has no storage of its own to place
+/// blockpool::arc_pool!(#[link_section = ".pool_ram"] A: u32);
+/// ```
+///
+/// # The singleton's functions
+/// `A::alloc(value)`, `A::from_raw(ptr)`, `A::instance()` and, with the `async` feature,
+/// `A::alloc_async(value)`; `A::grow` and `A::grow_exact` for `arc_pool!(A: T)`. They
+/// are associated functions (`A::alloc(value)`, not `A.alloc(value)`) and do what the
+/// same functions of [`ArcPool`] and [`Arc`] do with the pool behind `A`:
+///
+/// ```
+/// use blockpool::{arc_pool, Arc, ArcInner, Block, StaticPool};
+///
+/// arc_pool!(Shared: [u8; 4], blocks = 1);
+///
+/// // `alloc`: an `Arc` holding the value; `Err(value)` when the pool is exhausted.
+/// let first: Arc<Shared> = Shared::alloc([1; 4]).unwrap();
+/// assert_eq!(Shared::alloc([2; 4]), Err([2; 4]));
+///
+/// // `from_raw`: the `Arc` that `Arc::into_raw` gave up.
+/// let raw = Arc::into_raw(first);
+/// // SAFETY: `raw` came from `into_raw` of an `Arc` of `Shared`, and is rebuilt once.
+/// let first = unsafe { Shared::from_raw(raw) };
+/// assert_eq!(first[3], 1);
+///
+/// // `instance`: the pool behind the type (a `StaticPool` of `ArcInner`s with
+/// // `blocks = N`, a `Pool` without), e.g. for its `capacity()` or, with the `stats`
+/// // feature, `stats()`.
+/// let pool: &'static StaticPool<ArcInner<[u8; 4]>, 1> = Shared::instance();
+/// assert_eq!(pool.capacity(), 1);
+///
+/// // `alloc_async` (feature `async`): waits for a free block.
+/// # #[cfg(feature = "async")]
+/// # {
+/// drop(first);
+/// let second = futures_executor::block_on(Shared::alloc_async([3; 4]));
+/// assert_eq!(second[0], 3);
+/// # }
+///
+/// // `grow` and `grow_exact`: a pool that grows from memory you give it.
+/// arc_pool!(Grown: u32);
+///
+/// static mut MEMORY: [u8; 256] = [0; 256];
+/// // SAFETY: this is the only reference ever made to `MEMORY`.
+/// let added = Grown::grow(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
+/// assert!(added >= 1);
+///
+/// static mut BLOCKS: [Block<ArcInner<u32>>; 2] = [const { Block::new() }; 2];
+/// // SAFETY: this is the only reference ever made to `BLOCKS`.
+/// assert_eq!(Grown::grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+///
+/// let all: Vec<Arc<Grown>> = std::iter::from_fn(|| Grown::alloc(7).ok()).collect();
+/// assert_eq!(all.len(), added + 2);
+/// ```
+// As `pool!`'s, the docs of the items it declares name other items in code spans, not
+// `$crate` intra-doc links, which rustdoc leaves unresolved in the invoking crate.
 #[macro_export]
 macro_rules! arc_pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
-        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data,
-            $crate::StaticPool<$crate::ArcInner<$data>, { $blocks }>, $crate::StaticPool::new());
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [] $vis:vis $name:ident : $data:ty $(,)?) => {
-        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [] $vis $name : $data,
-            $crate::Pool<$crate::ArcInner<$data>>, $crate::Pool::new());
-        $($cfg)*
-        impl $name {
-            /// Carves blocks out of `memory` and returns how many it added; see
-            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
-            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
-            /// further call takes nothing and returns 0).
-            #[allow(dead_code)]
-            #[must_use = "grow may take fewer blocks than fit, or none"]
-            $vis fn grow(memory: &'static mut [u8]) -> usize {
-                Self::instance().grow(memory)
-            }
-
-            /// Adds typed blocks and returns how many it added; see
-            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
-            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
-            /// calls: a further call takes nothing and returns 0).
-            #[allow(dead_code)]
-            #[must_use = "grow_exact may take fewer blocks than given, or none"]
-            $vis fn grow_exact(
-                memory: &'static mut [$crate::Block<$crate::ArcInner<$data>>],
-            ) -> usize {
-                Self::instance().grow_exact(memory)
-            }
-        }
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+] $vis:vis $name:ident : $data:ty $(,)?) => {
-        ::core::compile_error!(
-            "arc_pool!: #[link_section]/#[used] place a pool's blocks, and `arc_pool!(A: T)` \
-             owns none (it grows from memory you give it): place that memory instead, or use \
-             `arc_pool!(A: T, blocks = N)`"
-        );
-    };
-    (@singleton [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
-        $($cfg)*
-        $($doc)*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        $vis struct $name;
-
-        $($cfg)*
-        impl $name {
-            /// The one pool behind this type.
-            #[allow(dead_code)]
-            $vis fn instance() -> &'static $pool {
-                $($place)*
-                static POOL: $pool = $new;
-                &POOL
-            }
+        $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)? $(,)?) => {
+        $crate::__pool_singleton! {
+            arc_pool [$($doc)*] [$($cfg)*] [$($place)*]
+            $vis $name : $crate::ArcInner<$data> $(, blocks = $blocks)?;
 
             /// Moves `value` into a free block as an `Arc`; gives `value` back when the
             /// pool is exhausted.
+            ///
+            /// # Errors
+            /// `Err(value)` when the pool is exhausted: the value is not dropped.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::arc_pool!`, which show every function of a
+            /// singleton.
             #[allow(dead_code)]
             $vis fn alloc(
                 value: $data,
@@ -931,7 +945,12 @@ macro_rules! arc_pool {
             }
 
             $crate::__if_async! {
-                /// Waits for a free block and moves `value` into it (feature `async`).
+                /// Waits for a free block and moves `value` into it (feature `async`); see
+                /// `blockpool::AllocFuture` (dropping the future drops `value`).
+                ///
+                /// # Examples
+                /// In the docs of `blockpool::arc_pool!`, which show every function of a
+                /// singleton.
                 #[allow(dead_code)]
                 $vis async fn alloc_async(value: $data) -> $crate::Arc<$name> {
                     let block = $crate::AllocFuture::__new($name).await;
@@ -939,41 +958,23 @@ macro_rules! arc_pool {
                 }
             }
 
-            /// Rebuilds an `Arc` from [`Arc::into_raw`]($crate::Arc::into_raw)'s pointer.
+            /// Rebuilds an `Arc` from the pointer `Arc::into_raw` gave; see
+            /// `blockpool::Arc::from_raw`.
+            ///
+            /// # Panics
+            /// As `Arc::from_raw`: if its check finds that `ptr` is not a block of this
+            /// pool.
             ///
             /// # Safety
-            /// As for [`Arc::from_raw`]($crate::Arc::from_raw) with this pool.
+            /// As for `Arc::from_raw` with this pool.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::arc_pool!`, which show every function of a
+            /// singleton.
             #[allow(dead_code)]
             $vis unsafe fn from_raw(ptr: ::core::ptr::NonNull<$data>) -> $crate::Arc<$name> {
                 // SAFETY: forwarded: the caller's promise for this pool.
                 unsafe { $crate::Arc::from_raw(ptr, $name) }
-            }
-        }
-
-        // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
-        // contract.
-        $($cfg)*
-        unsafe impl $crate::PoolHandle for $name {
-            type Data = $crate::ArcInner<$data>;
-
-            fn take(
-                &self,
-            ) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<Self::Data>>> {
-                $crate::PoolHandle::take(&$name::instance())
-            }
-
-            unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) {
-                // SAFETY: forwarded: the block came from this same pool.
-                unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
-            }
-
-            fn waiters(&self) -> &$crate::__private::Waiters {
-                $name::instance().__waiters()
-            }
-
-            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) -> bool {
-                // SAFETY: forwarded: the same promise.
-                unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
             }
         }
     };
