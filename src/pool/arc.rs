@@ -778,22 +778,18 @@ impl<T, const N: usize> ArcPool<T, N> {
         Arc::from_box(block, value)
     }
 
-    /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
-    /// cannot be: it holds two counters).
-    pub const fn capacity(&self) -> usize {
-        self.pool.capacity()
-    }
+    stats_methods! {
+        over_static_pool;
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.pool.stats()
-    }
+        /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
+        /// cannot be: it holds two counters).
+        fn capacity;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.pool.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        fn reset_high_water;
     }
 
     /// The `StaticPool` underneath.
@@ -809,29 +805,8 @@ impl<T, const N: usize> Default for ArcPool<T, N> {
 }
 
 // SAFETY: forwarded to the `StaticPool` underneath, which upholds the contract.
-unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
-    type Data = ArcInner<T>;
-
-    fn take(&self) -> Option<NonNull<Block<ArcInner<T>>>> {
-        let this: &'static ArcPool<T, N> = self;
-        PoolHandle::take(&&this.pool)
-    }
-
-    unsafe fn release(&self, block: NonNull<Block<ArcInner<T>>>) {
-        let this: &'static ArcPool<T, N> = self;
-        // SAFETY: forwarded: the block came from our `take`.
-        unsafe { PoolHandle::release(&&this.pool, block) }
-    }
-
-    fn waiters(&self) -> &crate::wait::Waiters {
-        self.pool.__waiters()
-    }
-
-    unsafe fn owns(&self, block: NonNull<Block<ArcInner<T>>>) -> bool {
-        let this: &'static ArcPool<T, N> = self;
-        // SAFETY: forwarded: the same promise.
-        unsafe { PoolHandle::owns(&&this.pool, block) }
-    }
+crate::__forward_pool_handle! {
+    impl[T, const N: usize] for &'static ArcPool<T, N>, Data = ArcInner<T>, to |this| &this.pool
 }
 
 /// Declares a singleton pool of [`Arc`]s: a zero-sized type `A` whose `Arc<A>` (and

@@ -31,7 +31,7 @@ use crate::Block;
 pub struct Pool<T> {
     list: FreeList,
     /// Statistics (zero-sized without the `stats` feature).
-    stats: Counters,
+    pub(super) stats: Counters,
     /// Futures waiting for a block (empty without the `async` feature).
     waiters: Waiters,
     // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
@@ -333,50 +333,48 @@ impl<T> Pool<T> {
         added
     }
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
-    /// have added so far.
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// let stats = POOL.stats();
-    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (2, 1, 1));
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.stats.snapshot(None)
-    }
+    stats_methods! {
+        |this| &this.stats, None;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// drop(POOL.alloc_value(2).unwrap());
-    /// assert_eq!(POOL.stats().high_water, 2);
-    /// POOL.reset_high_water();
-    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.stats.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
+        /// have added so far.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (2, 1, 1));
+        /// # drop(a);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// drop(POOL.alloc_value(2).unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 }
 

@@ -314,7 +314,8 @@ macro_rules! __pool_singleton {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __forward_pool_handle {
-    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty, to |$this:ident| $pool:expr $(,)?) => {
+    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty,
+        to |$this:ident| $pool:expr $(,)?) => {
         $crate::__forward_pool_handle! {
             impl[$($generics)*] for $handle, Data = $data, to |$this| $pool,
             fn take(&self) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
