@@ -100,8 +100,9 @@ impl<'buf, T> ScopedPool<'buf, T> {
     pub fn new(blocks: &'buf mut [Block<T>]) -> Self {
         let pool = Pool::new();
         // SAFETY: `blocks` is borrowed exclusively for `'buf`, which outlives `self`
-        // (`_buffer` holds that borrow), and only the pool uses it from now on.
-        let capacity = unsafe { pool.add_blocks(blocks) };
+        // (`_buffer` holds that borrow), and only the pool uses it from now on; their
+        // headers are rewritten (an earlier pool may have used them).
+        let capacity = unsafe { pool.add_blocks(blocks, true) };
         Self {
             pool,
             capacity,
