@@ -311,6 +311,21 @@ where
     /// Allocates a block from `pool` and moves `value` into it, with one strong
     /// reference; gives `value` back when the pool is exhausted. [`ArcPool::alloc`] and
     /// the `alloc` of an [`arc_pool!`](crate::arc_pool!) call this.
+    ///
+    /// # Errors
+    /// `Err(value)` when the pool is exhausted: the value is not dropped.
+    ///
+    /// # Examples
+    /// Any pool of [`ArcInner<T>`] serves, here a [`StaticPool`]:
+    /// ```
+    /// use blockpool::{Arc, ArcInner, StaticPool};
+    ///
+    /// static POOL: StaticPool<ArcInner<u32>, 1> = StaticPool::new();
+    ///
+    /// let a: Arc<&StaticPool<ArcInner<u32>, 1>> = Arc::try_new_in(7, &POOL).unwrap();
+    /// assert_eq!(*a, 7);
+    /// assert_eq!(Arc::try_new_in(8, &POOL).unwrap_err(), 8); // exhausted: the value comes back
+    /// ```
     pub fn try_new_in(value: Value<P>, pool: P) -> Result<Self, Value<P>> {
         match Box::alloc_in(pool) {
             // The `Init` box would drop the `ArcInner` as a whole; from here on the
@@ -354,11 +369,37 @@ where
     }
 
     /// How many `Arc`s point to this value (a snapshot: others may change it at once).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u8, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let b = Arc::clone(&a);
+    /// assert_eq!(Arc::strong_count(&a), 2);
+    /// drop(b);
+    /// assert_eq!(Arc::strong_count(&a), 1);
+    /// ```
     pub fn strong_count(this: &Self) -> usize {
         this.r.strong_count()
     }
 
     /// How many [`Weak`]s point to this value (a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u8, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(Arc::weak_count(&a), 1);
+    /// drop(weak);
+    /// assert_eq!(Arc::weak_count(&a), 0);
+    /// ```
     pub fn weak_count(this: &Self) -> usize {
         // The `Arc`s' shared weak reference is not counted. While a `get_mut` of ours
         // runs nobody else can see this `Arc`, so the count is never the locked value.
@@ -366,17 +407,61 @@ where
     }
 
     /// A new [`Weak`] to this value.
+    ///
+    /// # Panics
+    /// If the weak count would pass `isize::MAX`, which only leaking references in a
+    /// loop can reach.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<[u8; 4], 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc([1; 4]).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(weak.upgrade().unwrap()[0], 1);
+    /// drop(a); // the value is dropped: the `Weak` cannot upgrade any more
+    /// assert!(weak.upgrade().is_none());
+    /// ```
     pub fn downgrade(this: &Self) -> Weak<P> {
         increment(this.r.counts().1);
         Weak { r: this.r.copy() }
     }
 
     /// Whether the two point to the same value (compares addresses).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let c = POOL.alloc(1).unwrap();
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// assert!(!Arc::ptr_eq(&a, &c)); // equal values, different blocks
+    /// assert_eq!(a, c);
+    /// ```
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
         this.r.inner == other.r.inner
     }
 
     /// A pointer to the value, valid while an `Arc` to it exists.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(5).unwrap();
+    /// let ptr = Arc::as_ptr(&a);
+    /// assert_eq!(ptr, &*a as *const u32);
+    /// // SAFETY: `a` keeps the value alive, and nothing writes it.
+    /// assert_eq!(unsafe { *ptr }, 5);
+    /// ```
     pub fn as_ptr(this: &Self) -> *const Value<P> {
         // `value` is the first field of a `repr(C)` struct.
         this.r.ptr().as_ptr().cast()
@@ -408,6 +493,20 @@ where
 
     /// A mutable reference to the value if this is the only `Arc` and no [`Weak`]
     /// exists; `None` otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let mut a = POOL.alloc(1).unwrap();
+    /// *Arc::get_mut(&mut a).unwrap() += 1; // the only reference
+    /// let weak = Arc::downgrade(&a);
+    /// assert!(Arc::get_mut(&mut a).is_none()); // the `Weak` could upgrade
+    /// drop(weak);
+    /// assert_eq!(*Arc::get_mut(&mut a).unwrap(), 2);
+    /// ```
     pub fn get_mut(this: &mut Self) -> Option<&mut Value<P>> {
         if Self::is_unique(this) {
             // SAFETY: no other `Arc` or `Weak` exists and none can appear while `this`
@@ -420,6 +519,22 @@ where
 
     /// Takes the value out if this is the only `Arc` (the block goes back once no
     /// [`Weak`] remains); gives the `Arc` back otherwise.
+    ///
+    /// # Errors
+    /// `Err(this)` when another `Arc` to the value exists (a [`Weak`] does not stop it).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<String, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(String::from("shared")).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let a = Arc::try_unwrap(a).unwrap_err(); // `b` shares it: `a` comes back
+    /// drop(b);
+    /// assert_eq!(Arc::try_unwrap(a).unwrap(), "shared");
+    /// ```
     pub fn try_unwrap(this: Self) -> Result<Value<P>, Self> {
         let (strong, _) = this.r.counts();
         if counter::compare_exchange(strong, 1, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
@@ -433,6 +548,18 @@ where
 
     /// Takes the value out if this is the last `Arc`, else just drops this one; of
     /// several `Arc`s dropped this way at once, exactly one gets the value.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(7).unwrap();
+    /// let b = Arc::clone(&a);
+    /// assert_eq!(Arc::into_inner(a), None); // `b` remains
+    /// assert_eq!(Arc::into_inner(b), Some(7)); // the last one
+    /// ```
     pub fn into_inner(this: Self) -> Option<Value<P>> {
         // Release/Acquire as in `drop`.
         if !decrement(this.r.counts().0) {
@@ -466,6 +593,18 @@ where
 
     /// Gives up this `Arc` without changing the counts: a pointer to the value that
     /// [`from_raw`](Self::from_raw) turns back into an `Arc`.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let raw = Arc::into_raw(POOL.alloc(9).unwrap()); // e.g. through a C callback's `void *`
+    /// // SAFETY: `raw` came from `into_raw` of an `Arc` of `POOL`, and is rebuilt once.
+    /// let a = unsafe { Arc::from_raw(raw, &POOL) };
+    /// assert_eq!((*a, Arc::strong_count(&a)), (9, 1));
+    /// ```
     pub fn into_raw(this: Self) -> NonNull<Value<P>> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is not used again; its handle is dropped once, here.
@@ -485,6 +624,21 @@ where
     /// # Safety
     /// `ptr` came from `into_raw` of an `Arc` of `pool`, and each such pointer is
     /// rebuilt at most once.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<[u8; 8], 2> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc([3; 8]).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let raw = Arc::into_raw(a); // the counts are unchanged: 2 `Arc`s
+    /// assert_eq!(Arc::strong_count(&b), 2);
+    /// // SAFETY: `raw` came from `into_raw` of an `Arc` of `POOL`, and is rebuilt once.
+    /// let a = unsafe { Arc::from_raw(raw, &POOL) };
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// ```
     pub unsafe fn from_raw(ptr: NonNull<Value<P>>, pool: P) -> Self {
         // SAFETY: `ptr` is the value of an `ArcInner` (the caller's promise), the first
         // field of the `repr(C)` payload of a block of some pool of `P::Data`.
@@ -543,6 +697,24 @@ where
 {
     /// An [`Arc`] to the value, if it still lives. Never waits (see the module docs on
     /// `get_mut`'s lock).
+    ///
+    /// # Panics
+    /// If the strong count would pass `isize::MAX`, which only leaking references in a
+    /// loop can reach.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// let b = weak.upgrade().unwrap();
+    /// assert_eq!(Arc::strong_count(&a), 2);
+    /// drop((a, b));
+    /// assert!(weak.upgrade().is_none()); // the value is gone
+    /// ```
     pub fn upgrade(&self) -> Option<Arc<P>> {
         let (strong, _) = self.r.counts();
         let mut n = strong.load(Ordering::Relaxed);
@@ -564,12 +736,39 @@ where
     }
 
     /// How many `Arc`s point to the value (0 once it is dropped; a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(weak.strong_count(), 1);
+    /// drop(a);
+    /// assert_eq!(weak.strong_count(), 0);
+    /// ```
     pub fn strong_count(&self) -> usize {
         self.r.strong_count()
     }
 
     /// How many `Weak`s point to the value, 0 once the value is dropped (as `std`'s;
     /// a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// let other = weak.clone();
+    /// assert_eq!(weak.weak_count(), 2);
+    /// drop(a);
+    /// assert_eq!(other.weak_count(), 0); // the value is gone
+    /// ```
     pub fn weak_count(&self) -> usize {
         let (strong, weak) = self.r.counts();
         if strong.load(Ordering::Relaxed) == 0 {
@@ -581,6 +780,18 @@ where
     }
 
     /// Whether the two point to the same block.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let (a, b) = (POOL.alloc(1).unwrap(), POOL.alloc(1).unwrap());
+    /// let (weak_a, weak_b) = (Arc::downgrade(&a), Arc::downgrade(&b));
+    /// assert!(weak_a.ptr_eq(&Arc::downgrade(&a)));
+    /// assert!(!weak_a.ptr_eq(&weak_b)); // equal values, different blocks
+    /// ```
     pub fn ptr_eq(&self, other: &Self) -> bool {
         self.r.inner == other.r.inner
     }
@@ -757,7 +968,18 @@ pub struct ArcPool<T, const N: usize> {
 
 impl<T, const N: usize> ArcPool<T, N> {
     const_fn_unless_loom! {
-        /// A pool with `N` free blocks.
+        /// A pool with `N` free blocks. More blocks than the target's backend can name
+        /// ([`Pool::MAX_BLOCKS`](crate::Pool::MAX_BLOCKS)) are a compile-time error, as
+        /// for [`StaticPool::new`].
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// // `const`: the pool and its blocks are all zeros, in `.bss`.
+        /// static POOL: ArcPool<[u8; 64], 8> = ArcPool::new();
+        /// assert_eq!(POOL.capacity(), 8);
+        /// ```
         pub fn new() -> Self {
             Self { pool: StaticPool::new() }
         }
@@ -765,6 +987,21 @@ impl<T, const N: usize> ArcPool<T, N> {
 
     /// Moves `value` into a free block, as an `Arc` with one strong reference; gives
     /// `value` back when all `N` blocks are in use.
+    ///
+    /// # Errors
+    /// `Err(value)` when all `N` blocks are in use: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ArcPool;
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// assert_eq!(POOL.alloc(2).unwrap_err(), 2); // all in use: the value comes back
+    /// drop(a);
+    /// assert_eq!(*POOL.alloc(3).unwrap(), 3);
+    /// ```
     pub fn alloc(&'static self, value: T) -> Result<Arc<&'static Self>, T> {
         Arc::try_new_in(value, self)
     }
@@ -772,6 +1009,19 @@ impl<T, const N: usize> ArcPool<T, N> {
     /// Waits for a free block and moves `value` into it (feature `async`); see
     /// [`AllocFuture`](crate::AllocFuture) for wake-ups, fairness and cancellation
     /// (dropping the future drops `value`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ArcPool;
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let held = POOL.alloc(1).unwrap();
+    /// let freer = std::thread::spawn(move || drop(held)); // frees the only block
+    /// let a = futures_executor::block_on(POOL.alloc_async(2)); // waits for that free
+    /// assert_eq!(*a, 2);
+    /// freer.join().unwrap();
+    /// ```
     #[cfg(feature = "async")]
     pub async fn alloc_async(&'static self, value: T) -> Arc<&'static Self> {
         let block = crate::AllocFuture::__new(self).await;
@@ -783,16 +1033,65 @@ impl<T, const N: usize> ArcPool<T, N> {
 
         /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
         /// cannot be: it holds two counters).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// static POOL: ArcPool<u32, 3> = ArcPool::new();
+        /// assert_eq!(POOL.capacity(), 3);
+        /// ```
         fn capacity;
 
         /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Arc, ArcPool};
+        ///
+        /// static POOL: ArcPool<u32, 4> = ArcPool::new();
+        ///
+        /// let a = POOL.alloc(1).unwrap();
+        /// let weak = Arc::downgrade(&a);
+        /// drop(a); // the value is dropped, but the `Weak` holds the block
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+        /// # drop(weak);
+        /// ```
         fn stats;
 
         /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// static POOL: ArcPool<u32, 4> = ArcPool::new();
+        ///
+        /// let a = POOL.alloc(1).unwrap();
+        /// drop(POOL.alloc(2).unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
         fn reset_high_water;
     }
 
     /// The `StaticPool` underneath.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcInner, ArcPool, StaticPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let pool: &'static StaticPool<ArcInner<u32>, 2> = POOL.as_static_pool();
+    /// assert_eq!(pool.capacity(), 2);
+    /// // The same blocks, e.g. for `Arc`s whose handle is the `StaticPool`:
+    /// let a: Arc<&StaticPool<ArcInner<u32>, 2>> = Arc::try_new_in(1, pool).unwrap();
+    /// assert_eq!(*a, 1);
+    /// ```
     pub fn as_static_pool(&self) -> &StaticPool<ArcInner<T>, N> {
         &self.pool
     }
