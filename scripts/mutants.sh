@@ -109,29 +109,43 @@ kill: host --test liveness
 
 name: weak_drop_relaxed
 file: src/pool/arc.rs
-old: fetch_sub(self.counts().1, 1, Ordering::Release)
-new: fetch_sub(self.counts().1, 1, Ordering::Relaxed)
+old: if !decrement(self.r.counts().1) {\n            return;\n        }
+new: if counter::fetch_sub(self.r.counts().1, 1, Ordering::Relaxed) != 1 {\n            return;\n        }\n        acquire_last(self.r.counts().1);
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
 
 name: weak_drop_no_fence
 file: src/pool/arc.rs
-old: acquire_last(self.counts().1);\n        // SAFETY: the block came from
-new: // SAFETY: the block came from
+old: if !decrement(self.r.counts().1) {\n            return;\n        }
+new: if counter::fetch_sub(self.r.counts().1, 1, Ordering::Release) != 1 {\n            return;\n        }
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
 
 name: arc_drop_relaxed
 file: src/pool/arc.rs
-old: fetch_sub(self.counts().0, 1, Ordering::Release) != 1 {\n            return;
-new: fetch_sub(self.counts().0, 1, Ordering::Relaxed) != 1 {\n            return;
+old: if !decrement(self.r.counts().0) {\n            return;\n        }
+new: if counter::fetch_sub(self.r.counts().0, 1, Ordering::Relaxed) != 1 {\n            return;\n        }\n        acquire_last(self.r.counts().0);
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
 
 name: arc_drop_no_fence
 file: src/pool/arc.rs
-old: acquire_last(self.counts().0);\n        // Made first so that
-new: // Made first so that
+old: if !decrement(self.r.counts().0) {\n            return;\n        }
+new: if counter::fetch_sub(self.r.counts().0, 1, Ordering::Release) != 1 {\n            return;\n        }
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: decrement_relaxed
+file: src/pool/arc.rs
+old: if counter::fetch_sub(count, 1, Ordering::Release) != 1 {
+new: if counter::fetch_sub(count, 1, Ordering::Relaxed) != 1 {
+expect: caught
+kill: loom loom_arc value_drop_races_next_owner
+
+name: decrement_no_fence
+file: src/pool/arc.rs
+old: acquire_last(count);\n    true
+new: true
 expect: caught
 kill: loom loom_arc value_drop_races_next_owner
 
@@ -158,8 +172,8 @@ kill: loom loom_arc try_unwrap_races_upgrade_and_read
 
 name: into_inner_no_fence
 file: src/pool/arc.rs
-old: acquire_last(strong);\n        // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
-new: // SAFETY: the strong count went to zero with us, so we own the value.\n        Some(
+old: if !decrement(this.r.counts().0) {
+new: if counter::fetch_sub(this.r.counts().0, 1, Ordering::Release) != 1 {
 expect: caught
 kill: miri miri_into_inner
 
@@ -223,8 +237,8 @@ kill: miri miri_into_inner
 
 name: arc_take_value_reads_after_release
 file: src/pool/arc.rs
-old: let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value)) };\n        drop(weak);
-new: let inner = this.ptr().as_ptr();\n        drop(weak);\n        let value = unsafe { ptr::read(ptr::addr_of!((*inner).value)) };
+old: let value = unsafe { ptr::read(ptr::addr_of!((*this.r.ptr().as_ptr()).value)) };\n        drop(weak);
+new: let inner = this.r.ptr().as_ptr();\n        drop(weak);\n        let value = unsafe { ptr::read(ptr::addr_of!((*inner).value)) };
 expect: caught
 kill: miri miri_into_inner
 

@@ -27,6 +27,18 @@ fn drops() -> usize {
 }
 
 #[test]
+fn send_and_sync_when_the_value_is_both() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Arc<&'static ArcPool<u32, 1>>>();
+    send_sync::<Weak<&'static ArcPool<u32, 1>>>();
+    send_sync::<Arc<&'static Pool<ArcInner<std::sync::Mutex<u8>>>>>();
+    send_sync::<Weak<&'static Pool<ArcInner<std::sync::Mutex<u8>>>>>();
+    arc_pool!(Locks: std::sync::Mutex<u8>, blocks = 1);
+    send_sync::<Arc<Locks>>();
+    send_sync::<Weak<Locks>>();
+}
+
+#[test]
 fn value_dropped_with_last_strong_block_returned_with_last_weak() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     static POOL: ArcPool<Counted, 1> = ArcPool::new();

@@ -87,21 +87,6 @@ impl<T> ArcBlock for ArcInner<T> {
 /// The value type of the `Arc`s of pool handle `P`.
 type Value<P> = <<P as PoolHandle>::Data as ArcBlock>::Value;
 
-/// The counters of the `ArcInner` at `inner`, without making a reference to the value
-/// (which may be being dropped by another context while a `Weak` reads the counts).
-///
-/// # Safety
-/// `inner` is a live `ArcInner` (its block not yet returned), for `'a`.
-unsafe fn counts<'a, T>(inner: NonNull<ArcInner<T>>) -> (&'a AtomicUsize, &'a AtomicUsize) {
-    // SAFETY: the caller's promise; the fields are atomics, only ever shared.
-    unsafe {
-        (
-            &*ptr::addr_of!((*inner.as_ptr()).strong),
-            &*ptr::addr_of!((*inner.as_ptr()).weak),
-        )
-    }
-}
-
 /// Called right after our read-modify-write took `count` to zero: makes every earlier
 /// `Release` decrement of it (every other reference's last use) happen before what we do
 /// next.
@@ -124,14 +109,134 @@ fn acquire_last(count: &AtomicUsize) {
     debug_assert_eq!(zero, 0);
 }
 
-/// Adds one reference to `count`; panics (after undoing it) past `MAX_REFCOUNT`, which
-/// only leaking references in a loop can reach.
+/// Adds one reference to `count` (`clone`, `downgrade`); panics (after undoing it) past
+/// `MAX_REFCOUNT`, which only leaking references in a loop can reach.
 fn increment(count: &AtomicUsize) {
     // Relaxed: the new reference is made from an existing one (see the module docs).
     let old = counter::fetch_add(count, 1, Ordering::Relaxed);
     if old > MAX_REFCOUNT {
         counter::fetch_sub(count, 1, Ordering::Relaxed);
-        panic!("blockpool: Arc reference count overflow");
+        overflow();
+    }
+}
+
+/// The panic of a count past `MAX_REFCOUNT` (`increment`, `Weak::upgrade`).
+#[cold]
+fn overflow() -> ! {
+    panic!("blockpool: Arc reference count overflow");
+}
+
+/// Gives up one reference counted in `count` (the drop of an `Arc` or a `Weak`,
+/// `into_inner`); returns whether it was the last one.
+///
+/// The decrement is `Release`: our uses (of the value for the strong count, of the block
+/// for the weak count) happen before whoever takes the count to zero. If that is us, the
+/// `acquire_last` makes every other reference's uses happen before what the caller does
+/// next (drop or move the value, return the block). `count` is not touched again unless
+/// it was the last reference, whose block nobody else can return.
+#[inline]
+fn decrement(count: &AtomicUsize) -> bool {
+    if counter::fetch_sub(count, 1, Ordering::Release) != 1 {
+        return false;
+    }
+    acquire_last(count);
+    true
+}
+
+/// What an [`Arc`] and a [`Weak`] are made of: a pointer to the payload of the block and
+/// the handle of the pool it goes back to. The reference it stands for (an `Arc`'s strong
+/// one, which holds the `Arc`s' shared weak one, or a `Weak`'s weak one) keeps the block
+/// alive until its holder gives the block back itself, so the counters can always be
+/// read through it.
+struct Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    inner: NonNull<P::Data>,
+    /// Moved out once, when the `Arc` or `Weak` is dropped or consumed.
+    pool: ManuallyDrop<P>,
+    _owns: PhantomData<P::Data>,
+}
+
+// SAFETY: a `Ref` is all an `Arc` or a `Weak` holds, so these make them `Send`/`Sync` as
+// `std::sync::Arc` and `Weak` are: any `Arc` may drop the value (`T: Send`) and all share
+// it (`T: Sync`); a `Weak` can become an `Arc` in the thread that holds it, so it needs
+// the same. The handles are sent and shared along (`P: Send + Sync`). The counters are
+// atomic or updated in critical sections.
+unsafe impl<P> Send for Ref<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+// SAFETY: as above.
+unsafe impl<P> Sync for Ref<P>
+where
+    P: PoolHandle + Clone + Send + Sync,
+    P::Data: ArcBlock,
+    Value<P>: Send + Sync,
+{
+}
+
+// Not `unsafe` (`Unpin` is a safe trait), but why it is right: the value and its counts
+// live in the pool block, never inside the `Arc`/`Weak`, which hold only this pointer and
+// the handle; moving them moves nothing the value depends on, and the block stays put
+// until the last reference gives it up. So `Arc` and `Weak` are `Unpin` whatever the
+// value is, as `std::sync::Arc<T>` and `Weak<T>` are (the auto trait would otherwise
+// follow the value through `PhantomData`).
+impl<P> Unpin for Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+}
+
+impl<P> Ref<P>
+where
+    P: PoolHandle + Clone,
+    P::Data: ArcBlock,
+{
+    fn new(inner: NonNull<P::Data>, pool: P) -> Self {
+        Self {
+            inner,
+            pool: ManuallyDrop::new(pool),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Another `Ref` to the block, with a clone of the handle, for a reference the caller
+    /// has just counted.
+    fn copy(&self) -> Self {
+        Self::new(self.inner, (*self.pool).clone())
+    }
+
+    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
+        <P::Data as ArcBlock>::cast(self.inner)
+    }
+
+    /// The strong and weak counters, reached without making a reference to the value
+    /// (which may be being dropped by another context while a `Weak` reads the counts).
+    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
+        let inner = self.ptr().as_ptr();
+        // SAFETY: the block is live while `self` is used (see the type's docs); the
+        // fields are atomics, only ever shared.
+        unsafe {
+            (
+                &*ptr::addr_of!((*inner).strong),
+                &*ptr::addr_of!((*inner).weak),
+            )
+        }
+    }
+
+    /// The number of `Arc`s (a snapshot): `LOCKED` is the one `Arc` whose `get_mut` holds
+    /// the lock.
+    fn strong_count(&self) -> usize {
+        match self.counts().0.load(Ordering::Relaxed) {
+            LOCKED => 1,
+            n => n,
+        }
     }
 }
 
@@ -156,80 +261,46 @@ fn increment(count: &AtomicUsize) {
 /// drop(weak); // …and the block returned here
 /// assert_eq!(MESSAGES.capacity(), 4);
 /// ```
+///
+/// As `std::sync::Arc`, an `Arc` (and a [`Weak`]) is `Send` and `Sync` when the value is
+/// both `Send` and `Sync` (and so is the handle `P`, as every pool's is): a value that
+/// is not `Sync`, shared by `Arc`s in two threads, could be used from both at once.
+///
+/// ```compile_fail,E0277
+/// use core::cell::Cell;
+/// use blockpool::{Arc, ArcPool};
+///
+/// fn send<T: Send>() {}
+/// send::<Arc<&'static ArcPool<Cell<u8>, 1>>>(); // error: `Cell<u8>` cannot be shared
+/// ```
 pub struct Arc<P>
 where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    inner: NonNull<P::Data>,
-    pool: ManuallyDrop<P>,
-    _owns: PhantomData<P::Data>,
+    /// A strong reference (`Send`, `Sync` and `Unpin` as the `Ref` is).
+    r: Ref<P>,
 }
 
 /// A non-owning reference to an [`Arc`]'s value: keeps the block (not the value) alive;
 /// [`upgrade`](Self::upgrade) gives an `Arc` while the value lives.
+///
+/// `Send` and `Sync` when an `Arc` of the same pool is (it can become one in the thread
+/// that holds it):
+///
+/// ```compile_fail,E0277
+/// use blockpool::{ArcPool, Weak};
+///
+/// fn sync<T: Sync>() {}
+/// sync::<Weak<&'static ArcPool<std::rc::Rc<u8>, 1>>>(); // error: `Rc<u8>` cannot be sent
+/// ```
 pub struct Weak<P>
 where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    inner: NonNull<P::Data>,
-    pool: ManuallyDrop<P>,
-    _owns: PhantomData<P::Data>,
-}
-
-// SAFETY: as `std::sync::Arc`: any holder may drop the value (`T: Send`) and all share it
-// (`T: Sync`); the handles are sent and shared along (`P: Send + Sync`). The counters are
-// atomic or updated in critical sections.
-unsafe impl<P> Send for Arc<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as above.
-unsafe impl<P> Sync for Arc<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as for `Arc`: a `Weak` can become an `Arc` in the thread that holds it.
-unsafe impl<P> Send for Weak<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-// SAFETY: as above.
-unsafe impl<P> Sync for Weak<P>
-where
-    P: PoolHandle + Clone + Send + Sync,
-    P::Data: ArcBlock,
-    Value<P>: Send + Sync,
-{
-}
-
-// Not `unsafe` (`Unpin` is a safe trait), but why it is right: the value and its counts
-// live in the pool block, never inside the `Arc`/`Weak`, which hold only a pointer and
-// the handle; moving them moves nothing the value depends on, and the block stays put
-// until the last reference gives it up. So they are `Unpin` whatever the value is, as
-// `std::sync::Arc<T>` and `Weak<T>` are (the auto trait would otherwise follow the value
-// through `PhantomData`).
-impl<P> Unpin for Arc<P>
-where
-    P: PoolHandle + Clone,
-    P::Data: ArcBlock,
-{
-}
-impl<P> Unpin for Weak<P>
-where
-    P: PoolHandle + Clone,
-    P::Data: ArcBlock,
-{
+    /// A weak reference (`Send`, `Sync` and `Unpin` as the `Ref` is).
+    r: Ref<P>,
 }
 
 impl<P> Arc<P>
@@ -240,6 +311,21 @@ where
     /// Allocates a block from `pool` and moves `value` into it, with one strong
     /// reference; gives `value` back when the pool is exhausted. [`ArcPool::alloc`] and
     /// the `alloc` of an [`arc_pool!`](crate::arc_pool!) call this.
+    ///
+    /// # Errors
+    /// `Err(value)` when the pool is exhausted: the value is not dropped.
+    ///
+    /// # Examples
+    /// Any pool of [`ArcInner<T>`] serves, here a [`StaticPool`]:
+    /// ```
+    /// use blockpool::{Arc, ArcInner, StaticPool};
+    ///
+    /// static POOL: StaticPool<ArcInner<u32>, 1> = StaticPool::new();
+    ///
+    /// let a: Arc<&StaticPool<ArcInner<u32>, 1>> = Arc::try_new_in(7, &POOL).unwrap();
+    /// assert_eq!(*a, 7);
+    /// assert_eq!(Arc::try_new_in(8, &POOL).unwrap_err(), 8); // exhausted: the value comes back
+    /// ```
     pub fn try_new_in(value: Value<P>, pool: P) -> Result<Self, Value<P>> {
         match Box::alloc_in(pool) {
             // The `Init` box would drop the `ArcInner` as a whole; from here on the
@@ -274,65 +360,118 @@ where
     /// Moves `value` into `block`, as an `Arc` returning the block to the box's pool.
     fn from_box(block: Box<P, Uninit>, value: Value<P>) -> Self {
         let (block, pool) = block.init(<P::Data as ArcBlock>::wrap(value)).into_parts();
+        // SAFETY: `Block::data` never returns null (a payload address inside a live
+        // block, or a dangling non-null one for a zero-sized payload).
+        let inner = unsafe { NonNull::new_unchecked(Block::data(block)) };
         Self {
-            // SAFETY: `Block::data` never returns null (a payload address inside a live
-            // block, or a dangling non-null one for a zero-sized payload).
-            inner: unsafe { NonNull::new_unchecked(Block::data(block)) },
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(inner, pool),
         }
-    }
-
-    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
-        <P::Data as ArcBlock>::cast(self.inner)
-    }
-
-    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
-        // SAFETY: an `Arc` keeps its `ArcInner` alive.
-        unsafe { counts(self.ptr()) }
     }
 
     /// How many `Arc`s point to this value (a snapshot: others may change it at once).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u8, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let b = Arc::clone(&a);
+    /// assert_eq!(Arc::strong_count(&a), 2);
+    /// drop(b);
+    /// assert_eq!(Arc::strong_count(&a), 1);
+    /// ```
     pub fn strong_count(this: &Self) -> usize {
-        match this.counts().0.load(Ordering::Relaxed) {
-            LOCKED => 1,
-            n => n,
-        }
+        this.r.strong_count()
     }
 
     /// How many [`Weak`]s point to this value (a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u8, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(Arc::weak_count(&a), 1);
+    /// drop(weak);
+    /// assert_eq!(Arc::weak_count(&a), 0);
+    /// ```
     pub fn weak_count(this: &Self) -> usize {
         // The `Arc`s' shared weak reference is not counted. While a `get_mut` of ours
         // runs nobody else can see this `Arc`, so the count is never the locked value.
-        this.counts().1.load(Ordering::Relaxed).saturating_sub(1)
+        this.r.counts().1.load(Ordering::Relaxed).saturating_sub(1)
     }
 
     /// A new [`Weak`] to this value.
+    ///
+    /// # Panics
+    /// If the weak count would pass `isize::MAX`, which only leaking references in a
+    /// loop can reach.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<[u8; 4], 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc([1; 4]).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(weak.upgrade().unwrap()[0], 1);
+    /// drop(a); // the value is dropped: the `Weak` cannot upgrade any more
+    /// assert!(weak.upgrade().is_none());
+    /// ```
     pub fn downgrade(this: &Self) -> Weak<P> {
-        increment(this.counts().1);
-        Weak {
-            inner: this.inner,
-            pool: ManuallyDrop::new((*this.pool).clone()),
-            _owns: PhantomData,
-        }
+        increment(this.r.counts().1);
+        Weak { r: this.r.copy() }
     }
 
     /// Whether the two point to the same value (compares addresses).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let c = POOL.alloc(1).unwrap();
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// assert!(!Arc::ptr_eq(&a, &c)); // equal values, different blocks
+    /// assert_eq!(a, c);
+    /// ```
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
-        this.inner == other.inner
+        this.r.inner == other.r.inner
     }
 
     /// A pointer to the value, valid while an `Arc` to it exists.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(5).unwrap();
+    /// let ptr = Arc::as_ptr(&a);
+    /// assert_eq!(ptr, &*a as *const u32);
+    /// // SAFETY: `a` keeps the value alive, and nothing writes it.
+    /// assert_eq!(unsafe { *ptr }, 5);
+    /// ```
     pub fn as_ptr(this: &Self) -> *const Value<P> {
         // `value` is the first field of a `repr(C)` struct.
-        this.ptr().as_ptr().cast()
+        this.r.ptr().as_ptr().cast()
     }
 
     /// Whether this is the only reference (`Arc` or `Weak`); see the module docs for
     /// the lock on the strong count that makes the answer exact without making anybody
     /// wait.
     fn is_unique(this: &mut Self) -> bool {
-        let (strong, weak) = this.counts();
+        let (strong, weak) = this.r.counts();
         // Acquire: the last other `Arc`'s uses of the value (ended by a Release
         // decrement) happen before ours, and so does any `downgrade` it made (the Weak's
         // increment is then visible to the load below).
@@ -354,11 +493,25 @@ where
 
     /// A mutable reference to the value if this is the only `Arc` and no [`Weak`]
     /// exists; `None` otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let mut a = POOL.alloc(1).unwrap();
+    /// *Arc::get_mut(&mut a).unwrap() += 1; // the only reference
+    /// let weak = Arc::downgrade(&a);
+    /// assert!(Arc::get_mut(&mut a).is_none()); // the `Weak` could upgrade
+    /// drop(weak);
+    /// assert_eq!(*Arc::get_mut(&mut a).unwrap(), 2);
+    /// ```
     pub fn get_mut(this: &mut Self) -> Option<&mut Value<P>> {
         if Self::is_unique(this) {
             // SAFETY: no other `Arc` or `Weak` exists and none can appear while `this`
             // is borrowed mutably (both are made from an existing one).
-            Some(unsafe { &mut (*this.ptr().as_ptr()).value })
+            Some(unsafe { &mut (*this.r.ptr().as_ptr()).value })
         } else {
             None
         }
@@ -366,8 +519,24 @@ where
 
     /// Takes the value out if this is the only `Arc` (the block goes back once no
     /// [`Weak`] remains); gives the `Arc` back otherwise.
+    ///
+    /// # Errors
+    /// `Err(this)` when another `Arc` to the value exists (a [`Weak`] does not stop it).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<String, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(String::from("shared")).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let a = Arc::try_unwrap(a).unwrap_err(); // `b` shares it: `a` comes back
+    /// drop(b);
+    /// assert_eq!(Arc::try_unwrap(a).unwrap(), "shared");
+    /// ```
     pub fn try_unwrap(this: Self) -> Result<Value<P>, Self> {
-        let (strong, _) = this.counts();
+        let (strong, _) = this.r.counts();
         if counter::compare_exchange(strong, 1, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return Err(this);
         }
@@ -379,16 +548,26 @@ where
 
     /// Takes the value out if this is the last `Arc`, else just drops this one; of
     /// several `Arc`s dropped this way at once, exactly one gets the value.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(7).unwrap();
+    /// let b = Arc::clone(&a);
+    /// assert_eq!(Arc::into_inner(a), None); // `b` remains
+    /// assert_eq!(Arc::into_inner(b), Some(7)); // the last one
+    /// ```
     pub fn into_inner(this: Self) -> Option<Value<P>> {
-        let (strong, _) = this.counts();
         // Release/Acquire as in `drop`.
-        if counter::fetch_sub(strong, 1, Ordering::Release) != 1 {
+        if !decrement(this.r.counts().0) {
             let mut this = ManuallyDrop::new(this);
             // SAFETY: `this` is not used again; its handle is dropped once, here.
-            unsafe { ManuallyDrop::drop(&mut this.pool) };
+            unsafe { ManuallyDrop::drop(&mut this.r.pool) };
             return None;
         }
-        acquire_last(strong);
         // SAFETY: the strong count went to zero with us, so we own the value.
         Some(unsafe { Self::take_value(this) })
     }
@@ -401,26 +580,36 @@ where
     unsafe fn take_value(this: Self) -> Value<P> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is not used again: its handle moves out once.
-        let pool = unsafe { ManuallyDrop::take(&mut this.pool) };
+        let pool = unsafe { ManuallyDrop::take(&mut this.r.pool) };
         let weak = Weak::<P> {
-            inner: this.inner,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(this.r.inner, pool),
         };
         // SAFETY: the value is ours (the caller's promise) and read once; the weak
         // reference keeps the block until after the read.
-        let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr().as_ptr()).value)) };
+        let value = unsafe { ptr::read(ptr::addr_of!((*this.r.ptr().as_ptr()).value)) };
         drop(weak);
         value
     }
 
     /// Gives up this `Arc` without changing the counts: a pointer to the value that
     /// [`from_raw`](Self::from_raw) turns back into an `Arc`.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let raw = Arc::into_raw(POOL.alloc(9).unwrap()); // e.g. through a C callback's `void *`
+    /// // SAFETY: `raw` came from `into_raw` of an `Arc` of `POOL`, and is rebuilt once.
+    /// let a = unsafe { Arc::from_raw(raw, &POOL) };
+    /// assert_eq!((*a, Arc::strong_count(&a)), (9, 1));
+    /// ```
     pub fn into_raw(this: Self) -> NonNull<Value<P>> {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is not used again; its handle is dropped once, here.
-        unsafe { ManuallyDrop::drop(&mut this.pool) };
-        this.ptr().cast()
+        unsafe { ManuallyDrop::drop(&mut this.r.pool) };
+        this.r.ptr().cast()
     }
 
     /// Rebuilds an `Arc` from [`into_raw`](Self::into_raw)'s pointer (a
@@ -435,6 +624,21 @@ where
     /// # Safety
     /// `ptr` came from `into_raw` of an `Arc` of `pool`, and each such pointer is
     /// rebuilt at most once.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<[u8; 8], 2> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc([3; 8]).unwrap();
+    /// let b = Arc::clone(&a);
+    /// let raw = Arc::into_raw(a); // the counts are unchanged: 2 `Arc`s
+    /// assert_eq!(Arc::strong_count(&b), 2);
+    /// // SAFETY: `raw` came from `into_raw` of an `Arc` of `POOL`, and is rebuilt once.
+    /// let a = unsafe { Arc::from_raw(raw, &POOL) };
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// ```
     pub unsafe fn from_raw(ptr: NonNull<Value<P>>, pool: P) -> Self {
         // SAFETY: `ptr` is the value of an `ArcInner` (the caller's promise), the first
         // field of the `repr(C)` payload of a block of some pool of `P::Data`.
@@ -446,9 +650,7 @@ where
         Self {
             // `value` is the first field of a `repr(C)` `ArcInner`: same address, and
             // `into_raw`'s pointer carries the whole block's provenance.
-            inner: ptr.cast(),
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(ptr.cast(), pool),
         }
     }
 }
@@ -459,12 +661,8 @@ where
     P::Data: ArcBlock,
 {
     fn clone(&self) -> Self {
-        increment(self.counts().0);
-        Self {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        }
+        increment(self.r.counts().0);
+        Self { r: self.r.copy() }
     }
 }
 
@@ -475,23 +673,20 @@ where
 {
     fn drop(&mut self) {
         // SAFETY: `self` is being dropped; its handle moves out once, here.
-        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
-        // Release: our uses of the value happen before whoever drops it.
-        if counter::fetch_sub(self.counts().0, 1, Ordering::Release) != 1 {
+        let pool = unsafe { ManuallyDrop::take(&mut self.r.pool) };
+        // Release: our uses of the value happen before whoever drops it; if that is us,
+        // every other `Arc`'s uses of the value (each ended by a Release decrement)
+        // happen before the drop below.
+        if !decrement(self.r.counts().0) {
             return;
         }
-        // Every other `Arc`'s uses of the value (each ended by a Release decrement)
-        // happen before the drop below.
-        acquire_last(self.counts().0);
         // Made first so that the block is returned even if `T::drop` panics.
         let _weak = Weak::<P> {
-            inner: self.inner,
-            pool: ManuallyDrop::new(pool),
-            _owns: PhantomData,
+            r: Ref::new(self.r.inner, pool),
         };
         // SAFETY: the strong count reached zero with us: nobody else can reach the value,
         // which is dropped once, here.
-        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr().as_ptr()).value)) };
+        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.r.ptr().as_ptr()).value)) };
     }
 }
 
@@ -500,25 +695,34 @@ where
     P: PoolHandle + Clone,
     P::Data: ArcBlock,
 {
-    fn ptr(&self) -> NonNull<ArcInner<Value<P>>> {
-        <P::Data as ArcBlock>::cast(self.inner)
-    }
-
-    fn counts(&self) -> (&AtomicUsize, &AtomicUsize) {
-        // SAFETY: a `Weak` keeps its block, and so the counters, alive.
-        unsafe { counts(self.ptr()) }
-    }
-
     /// An [`Arc`] to the value, if it still lives. Never waits (see the module docs on
     /// `get_mut`'s lock).
+    ///
+    /// # Panics
+    /// If the strong count would pass `isize::MAX`, which only leaking references in a
+    /// loop can reach.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// let b = weak.upgrade().unwrap();
+    /// assert_eq!(Arc::strong_count(&a), 2);
+    /// drop((a, b));
+    /// assert!(weak.upgrade().is_none()); // the value is gone
+    /// ```
     pub fn upgrade(&self) -> Option<Arc<P>> {
-        let (strong, _) = self.counts();
+        let (strong, _) = self.r.counts();
         let mut n = strong.load(Ordering::Relaxed);
         loop {
             let new = match n {
                 0 => return None,
                 LOCKED => 2,
-                n if n > MAX_REFCOUNT => panic!("blockpool: Arc reference count overflow"),
+                n if n > MAX_REFCOUNT => overflow(),
                 n => n + 1,
             };
             // Acquire: the value was initialised before the first strong reference was
@@ -528,25 +732,45 @@ where
                 Err(actual) => n = actual,
             }
         }
-        Some(Arc {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        })
+        Some(Arc { r: self.r.copy() })
     }
 
     /// How many `Arc`s point to the value (0 once it is dropped; a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// assert_eq!(weak.strong_count(), 1);
+    /// drop(a);
+    /// assert_eq!(weak.strong_count(), 0);
+    /// ```
     pub fn strong_count(&self) -> usize {
-        match self.counts().0.load(Ordering::Relaxed) {
-            LOCKED => 1,
-            n => n,
-        }
+        self.r.strong_count()
     }
 
     /// How many `Weak`s point to the value, 0 once the value is dropped (as `std`'s;
     /// a snapshot).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// let weak = Arc::downgrade(&a);
+    /// let other = weak.clone();
+    /// assert_eq!(weak.weak_count(), 2);
+    /// drop(a);
+    /// assert_eq!(other.weak_count(), 0); // the value is gone
+    /// ```
     pub fn weak_count(&self) -> usize {
-        let (strong, weak) = self.counts();
+        let (strong, weak) = self.r.counts();
         if strong.load(Ordering::Relaxed) == 0 {
             0
         } else {
@@ -556,8 +780,20 @@ where
     }
 
     /// Whether the two point to the same block.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let (a, b) = (POOL.alloc(1).unwrap(), POOL.alloc(1).unwrap());
+    /// let (weak_a, weak_b) = (Arc::downgrade(&a), Arc::downgrade(&b));
+    /// assert!(weak_a.ptr_eq(&Arc::downgrade(&a)));
+    /// assert!(!weak_a.ptr_eq(&weak_b)); // equal values, different blocks
+    /// ```
     pub fn ptr_eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
+        self.r.inner == other.r.inner
     }
 }
 
@@ -567,12 +803,8 @@ where
     P::Data: ArcBlock,
 {
     fn clone(&self) -> Self {
-        increment(self.counts().1);
-        Self {
-            inner: self.inner,
-            pool: self.pool.clone(),
-            _owns: PhantomData,
-        }
+        increment(self.r.counts().1);
+        Self { r: self.r.copy() }
     }
 }
 
@@ -583,19 +815,19 @@ where
 {
     fn drop(&mut self) {
         // SAFETY: `self` is being dropped; its handle moves out once, here.
-        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
-        // Release: our reads of the counts happen before the block's next owner writes.
-        if counter::fetch_sub(self.counts().1, 1, Ordering::Release) != 1 {
+        let pool = unsafe { ManuallyDrop::take(&mut self.r.pool) };
+        // Release: our reads of the counts happen before the block's next owner writes;
+        // if we are the last, every other reference's last access to the block happens
+        // before it goes back.
+        if !decrement(self.r.counts().1) {
             return;
         }
-        // Every other reference's last access to the block happens before it goes back.
-        acquire_last(self.counts().1);
         // SAFETY: the block came from a box of this pool (`Arc::from_box`), whose
         // payload `inner` is; the weak count reached zero with us, so nobody uses it any
         // more and it is rebuilt once, here. `Uninit`: the value was dropped or moved out
         // already. (No ownership check: `Arc::from_raw` made it when the pointer came
         // from outside.)
-        drop(unsafe { Box::<P, Uninit>::from_block(crate::boxed::block_of(self.inner), pool) });
+        drop(unsafe { Box::<P, Uninit>::from_block(crate::boxed::block_of(self.r.inner), pool) });
     }
 }
 
@@ -608,7 +840,7 @@ where
     fn deref(&self) -> &Value<P> {
         // SAFETY: the value lives while an `Arc` does, and is only ever shared (except
         // through `get_mut`, which needs the only `Arc`, borrowed mutably).
-        unsafe { &(*self.ptr().as_ptr()).value }
+        unsafe { &(*self.r.ptr().as_ptr()).value }
     }
 }
 
@@ -736,7 +968,18 @@ pub struct ArcPool<T, const N: usize> {
 
 impl<T, const N: usize> ArcPool<T, N> {
     const_fn_unless_loom! {
-        /// A pool with `N` free blocks.
+        /// A pool with `N` free blocks. More blocks than the target's backend can name
+        /// ([`Pool::MAX_BLOCKS`](crate::Pool::MAX_BLOCKS)) are a compile-time error, as
+        /// for [`StaticPool::new`].
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// // `const`: the pool and its blocks are all zeros, in `.bss`.
+        /// static POOL: ArcPool<[u8; 64], 8> = ArcPool::new();
+        /// assert_eq!(POOL.capacity(), 8);
+        /// ```
         pub fn new() -> Self {
             Self { pool: StaticPool::new() }
         }
@@ -744,6 +987,21 @@ impl<T, const N: usize> ArcPool<T, N> {
 
     /// Moves `value` into a free block, as an `Arc` with one strong reference; gives
     /// `value` back when all `N` blocks are in use.
+    ///
+    /// # Errors
+    /// `Err(value)` when all `N` blocks are in use: the value is not dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ArcPool;
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let a = POOL.alloc(1).unwrap();
+    /// assert_eq!(POOL.alloc(2).unwrap_err(), 2); // all in use: the value comes back
+    /// drop(a);
+    /// assert_eq!(*POOL.alloc(3).unwrap(), 3);
+    /// ```
     pub fn alloc(&'static self, value: T) -> Result<Arc<&'static Self>, T> {
         Arc::try_new_in(value, self)
     }
@@ -751,31 +1009,89 @@ impl<T, const N: usize> ArcPool<T, N> {
     /// Waits for a free block and moves `value` into it (feature `async`); see
     /// [`AllocFuture`](crate::AllocFuture) for wake-ups, fairness and cancellation
     /// (dropping the future drops `value`).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::ArcPool;
+    ///
+    /// static POOL: ArcPool<u32, 1> = ArcPool::new();
+    ///
+    /// let held = POOL.alloc(1).unwrap();
+    /// let freer = std::thread::spawn(move || drop(held)); // frees the only block
+    /// let a = futures_executor::block_on(POOL.alloc_async(2)); // waits for that free
+    /// assert_eq!(*a, 2);
+    /// freer.join().unwrap();
+    /// ```
     #[cfg(feature = "async")]
     pub async fn alloc_async(&'static self, value: T) -> Arc<&'static Self> {
         let block = crate::AllocFuture::__new(self).await;
         Arc::from_box(block, value)
     }
 
-    /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
-    /// cannot be: it holds two counters).
-    pub const fn capacity(&self) -> usize {
-        self.pool.capacity()
-    }
+    stats_methods! {
+        over_static_pool;
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.pool.stats()
-    }
+        /// How many blocks the pool has: `N` (unlimited for a zero-sized `ArcInner`, which
+        /// cannot be: it holds two counters).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// static POOL: ArcPool<u32, 3> = ArcPool::new();
+        /// assert_eq!(POOL.capacity(), 3);
+        /// ```
+        fn capacity;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.pool.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Arc, ArcPool};
+        ///
+        /// static POOL: ArcPool<u32, 4> = ArcPool::new();
+        ///
+        /// let a = POOL.alloc(1).unwrap();
+        /// let weak = Arc::downgrade(&a);
+        /// drop(a); // the value is dropped, but the `Weak` holds the block
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+        /// # drop(weak);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ArcPool;
+        ///
+        /// static POOL: ArcPool<u32, 4> = ArcPool::new();
+        ///
+        /// let a = POOL.alloc(1).unwrap();
+        /// drop(POOL.alloc(2).unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 
     /// The `StaticPool` underneath.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Arc, ArcInner, ArcPool, StaticPool};
+    ///
+    /// static POOL: ArcPool<u32, 2> = ArcPool::new();
+    ///
+    /// let pool: &'static StaticPool<ArcInner<u32>, 2> = POOL.as_static_pool();
+    /// assert_eq!(pool.capacity(), 2);
+    /// // The same blocks, e.g. for `Arc`s whose handle is the `StaticPool`:
+    /// let a: Arc<&StaticPool<ArcInner<u32>, 2>> = Arc::try_new_in(1, pool).unwrap();
+    /// assert_eq!(*a, 1);
+    /// ```
     pub fn as_static_pool(&self) -> &StaticPool<ArcInner<T>, N> {
         &self.pool
     }
@@ -788,29 +1104,8 @@ impl<T, const N: usize> Default for ArcPool<T, N> {
 }
 
 // SAFETY: forwarded to the `StaticPool` underneath, which upholds the contract.
-unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
-    type Data = ArcInner<T>;
-
-    fn take(&self) -> Option<NonNull<Block<ArcInner<T>>>> {
-        let this: &'static ArcPool<T, N> = self;
-        PoolHandle::take(&&this.pool)
-    }
-
-    unsafe fn release(&self, block: NonNull<Block<ArcInner<T>>>) {
-        let this: &'static ArcPool<T, N> = self;
-        // SAFETY: forwarded: the block came from our `take`.
-        unsafe { PoolHandle::release(&&this.pool, block) }
-    }
-
-    fn waiters(&self) -> &crate::wait::Waiters {
-        self.pool.__waiters()
-    }
-
-    unsafe fn owns(&self, block: NonNull<Block<ArcInner<T>>>) -> bool {
-        let this: &'static ArcPool<T, N> = self;
-        // SAFETY: forwarded: the same promise.
-        unsafe { PoolHandle::owns(&&this.pool, block) }
-    }
+crate::__forward_pool_handle! {
+    impl[T, const N: usize] for &'static ArcPool<T, N>, Data = ArcInner<T>, to |this| &this.pool
 }
 
 /// Declares a singleton pool of [`Arc`]s: a zero-sized type `A` whose `Arc<A>` (and
@@ -841,67 +1136,81 @@ unsafe impl<T, const N: usize> PoolHandle for &'static ArcPool<T, N> {
 /// ```compile_fail
 /// blockpool::arc_pool!(#[inline] A: u32, blocks = 2);
 /// ```
+///
+/// ```compile_fail
+/// // error: a grown pool has no storage of its own to place
+/// blockpool::arc_pool!(#[link_section = ".pool_ram"] A: u32);
+/// ```
+///
+/// # The singleton's functions
+/// `A::alloc(value)`, `A::from_raw(ptr)`, `A::instance()` and, with the `async` feature,
+/// `A::alloc_async(value)`; `A::grow` and `A::grow_exact` for `arc_pool!(A: T)`. They
+/// are associated functions (`A::alloc(value)`, not `A.alloc(value)`) and do what the
+/// same functions of [`ArcPool`] and [`Arc`] do with the pool behind `A`:
+///
+/// ```
+/// use blockpool::{arc_pool, Arc, ArcInner, Block, StaticPool};
+///
+/// arc_pool!(Shared: [u8; 4], blocks = 1);
+///
+/// // `alloc`: an `Arc` holding the value; `Err(value)` when the pool is exhausted.
+/// let first: Arc<Shared> = Shared::alloc([1; 4]).unwrap();
+/// assert_eq!(Shared::alloc([2; 4]), Err([2; 4]));
+///
+/// // `from_raw`: the `Arc` that `Arc::into_raw` gave up.
+/// let raw = Arc::into_raw(first);
+/// // SAFETY: `raw` came from `into_raw` of an `Arc` of `Shared`, and is rebuilt once.
+/// let first = unsafe { Shared::from_raw(raw) };
+/// assert_eq!(first[3], 1);
+///
+/// // `instance`: the pool behind the type (a `StaticPool` of `ArcInner`s with
+/// // `blocks = N`, a `Pool` without), e.g. for its `capacity()` or, with the `stats`
+/// // feature, `stats()`.
+/// let pool: &'static StaticPool<ArcInner<[u8; 4]>, 1> = Shared::instance();
+/// assert_eq!(pool.capacity(), 1);
+///
+/// // `alloc_async` (feature `async`): waits for a free block.
+/// # #[cfg(feature = "async")]
+/// # {
+/// drop(first);
+/// let second = futures_executor::block_on(Shared::alloc_async([3; 4]));
+/// assert_eq!(second[0], 3);
+/// # }
+///
+/// // `grow` and `grow_exact`: a pool that grows from memory you give it.
+/// arc_pool!(Grown: u32);
+///
+/// static mut MEMORY: [u8; 256] = [0; 256];
+/// // SAFETY: this is the only reference ever made to `MEMORY`.
+/// let added = Grown::grow(unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) });
+/// assert!(added >= 1);
+///
+/// static mut BLOCKS: [Block<ArcInner<u32>>; 2] = [const { Block::new() }; 2];
+/// // SAFETY: this is the only reference ever made to `BLOCKS`.
+/// assert_eq!(Grown::grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+///
+/// let all: Vec<Arc<Grown>> = std::iter::from_fn(|| Grown::alloc(7).ok()).collect();
+/// assert_eq!(all.len(), added + 2);
+/// ```
+// As `pool!`'s, the docs of the items it declares name other items in code spans, not
+// `$crate` intra-doc links, which rustdoc leaves unresolved in the invoking crate.
 #[macro_export]
 macro_rules! arc_pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
-        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data,
-            $crate::StaticPool<$crate::ArcInner<$data>, { $blocks }>, $crate::StaticPool::new());
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [] $vis:vis $name:ident : $data:ty $(,)?) => {
-        $crate::arc_pool!(@singleton [$($doc)*] [$($cfg)*] [] $vis $name : $data,
-            $crate::Pool<$crate::ArcInner<$data>>, $crate::Pool::new());
-        $($cfg)*
-        impl $name {
-            /// Carves blocks out of `memory` and returns how many it added; see
-            /// [`Pool::grow`]($crate::Pool::grow), and its limits on the 64-bit CAS
-            /// backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a
-            /// further call takes nothing and returns 0).
-            #[allow(dead_code)]
-            #[must_use = "grow may take fewer blocks than fit, or none"]
-            $vis fn grow(memory: &'static mut [u8]) -> usize {
-                Self::instance().grow(memory)
-            }
-
-            /// Adds typed blocks and returns how many it added; see
-            /// [`Pool::grow_exact`]($crate::Pool::grow_exact), and its limits on the
-            /// 64-bit CAS backend (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact`
-            /// calls: a further call takes nothing and returns 0).
-            #[allow(dead_code)]
-            #[must_use = "grow_exact may take fewer blocks than given, or none"]
-            $vis fn grow_exact(
-                memory: &'static mut [$crate::Block<$crate::ArcInner<$data>>],
-            ) -> usize {
-                Self::instance().grow_exact(memory)
-            }
-        }
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+] $vis:vis $name:ident : $data:ty $(,)?) => {
-        ::core::compile_error!(
-            "arc_pool!: #[link_section]/#[used] place a pool's blocks, and `arc_pool!(A: T)` \
-             owns none (it grows from memory you give it): place that memory instead, or use \
-             `arc_pool!(A: T, blocks = N)`"
-        );
-    };
-    (@singleton [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
-        $($cfg)*
-        $($doc)*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        $vis struct $name;
-
-        $($cfg)*
-        impl $name {
-            /// The one pool behind this type.
-            #[allow(dead_code)]
-            $vis fn instance() -> &'static $pool {
-                $($place)*
-                static POOL: $pool = $new;
-                &POOL
-            }
+        $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)? $(,)?) => {
+        $crate::__pool_singleton! {
+            arc_pool [$($doc)*] [$($cfg)*] [$($place)*]
+            $vis $name : $crate::ArcInner<$data> $(, blocks = $blocks)?;
 
             /// Moves `value` into a free block as an `Arc`; gives `value` back when the
             /// pool is exhausted.
+            ///
+            /// # Errors
+            /// `Err(value)` when the pool is exhausted: the value is not dropped.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::arc_pool!`, which show every function of a
+            /// singleton.
             #[allow(dead_code)]
             $vis fn alloc(
                 value: $data,
@@ -910,7 +1219,12 @@ macro_rules! arc_pool {
             }
 
             $crate::__if_async! {
-                /// Waits for a free block and moves `value` into it (feature `async`).
+                /// Waits for a free block and moves `value` into it (feature `async`); see
+                /// `blockpool::AllocFuture` (dropping the future drops `value`).
+                ///
+                /// # Examples
+                /// In the docs of `blockpool::arc_pool!`, which show every function of a
+                /// singleton.
                 #[allow(dead_code)]
                 $vis async fn alloc_async(value: $data) -> $crate::Arc<$name> {
                     let block = $crate::AllocFuture::__new($name).await;
@@ -918,41 +1232,23 @@ macro_rules! arc_pool {
                 }
             }
 
-            /// Rebuilds an `Arc` from [`Arc::into_raw`]($crate::Arc::into_raw)'s pointer.
+            /// Rebuilds an `Arc` from the pointer `Arc::into_raw` gave; see
+            /// `blockpool::Arc::from_raw`.
+            ///
+            /// # Panics
+            /// As `Arc::from_raw`: if its check finds that `ptr` is not a block of this
+            /// pool.
             ///
             /// # Safety
-            /// As for [`Arc::from_raw`]($crate::Arc::from_raw) with this pool.
+            /// As for `Arc::from_raw` with this pool.
+            ///
+            /// # Examples
+            /// In the docs of `blockpool::arc_pool!`, which show every function of a
+            /// singleton.
             #[allow(dead_code)]
             $vis unsafe fn from_raw(ptr: ::core::ptr::NonNull<$data>) -> $crate::Arc<$name> {
                 // SAFETY: forwarded: the caller's promise for this pool.
                 unsafe { $crate::Arc::from_raw(ptr, $name) }
-            }
-        }
-
-        // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
-        // contract.
-        $($cfg)*
-        unsafe impl $crate::PoolHandle for $name {
-            type Data = $crate::ArcInner<$data>;
-
-            fn take(
-                &self,
-            ) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<Self::Data>>> {
-                $crate::PoolHandle::take(&$name::instance())
-            }
-
-            unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) {
-                // SAFETY: forwarded: the block came from this same pool.
-                unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
-            }
-
-            fn waiters(&self) -> &$crate::__private::Waiters {
-                $name::instance().__waiters()
-            }
-
-            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<Self::Data>>) -> bool {
-                // SAFETY: forwarded: the same promise.
-                unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
             }
         }
     };

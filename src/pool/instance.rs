@@ -31,7 +31,7 @@ use crate::Block;
 pub struct Pool<T> {
     list: FreeList,
     /// Statistics (zero-sized without the `stats` feature).
-    stats: Counters,
+    pub(super) stats: Counters,
     /// Futures waiting for a block (empty without the `async` feature).
     waiters: Waiters,
     // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
@@ -246,18 +246,9 @@ impl<T> Pool<T> {
         // SAFETY: `padding <= len`, so the result is inside (or one past) `memory`, and
         // it is aligned for `Block<T>`.
         let first = unsafe { NonNull::new_unchecked(start.add(padding)) }.cast::<Block<T>>();
-        for i in 0..count {
-            // SAFETY: `count` blocks fit in `memory` after `padding`, which we own for
-            // `'static` and nobody else can reach.
-            unsafe { Block::init_link(first.add(i)) };
-        }
-        // SAFETY: the `count` blocks are initialised, ours for `'static`, `STRIDE` apart.
-        let added = unsafe {
-            self.list
-                .add_run(Block::link(first), count, Block::<T>::STRIDE)
-        };
-        self.stats.add_capacity(added);
-        added
+        // SAFETY: `count` blocks fit in `memory` after `padding`, `STRIDE` apart, which we
+        // own for `'static` and nobody else can reach; their headers are written first.
+        unsafe { self.add_run(first, count, true) }
     }
 
     /// Adds the given blocks to the pool and returns how many it added (all of them, up
@@ -285,32 +276,21 @@ impl<T> Pool<T> {
     /// other backends.
     #[must_use = "grow_exact may take fewer blocks than given, or none (see # Limits)"]
     pub fn grow_exact(&self, memory: &'static mut [Block<T>]) -> usize {
-        if mem::size_of::<T>() == 0 {
-            return usize::MAX;
-        }
-        let count = memory.len();
-        let Some(first) = NonNull::new(memory.as_mut_ptr()) else {
-            return 0;
-        };
-        // SAFETY: `Block::new` initialised the blocks; they are ours for `'static` and
-        // adjacent, `STRIDE` apart.
-        let added = unsafe {
-            self.list
-                .add_run(Block::link(first), count, Block::<T>::STRIDE)
-        };
-        self.stats.add_capacity(added);
-        added
+        // SAFETY: the blocks are ours for `'static`, and `Block::new` initialised their
+        // headers.
+        unsafe { self.add_blocks(memory, false) }
     }
 
     /// Adds the blocks of `memory`, which need not be `'static` (for
-    /// [`ScopedPool`](crate::ScopedPool)); their headers are rewritten first, so they may
-    /// have been used before. Returns how many it added, like
+    /// [`ScopedPool`](crate::ScopedPool)), rewriting their headers first if `rewrite`
+    /// (blocks that may have been used before). Returns how many it added, like
     /// [`grow_exact`](Self::grow_exact).
     ///
     /// # Safety
     /// `memory` stays valid and used by nobody but this pool (and the boxes it hands
-    /// out) until the pool is dropped.
-    pub(crate) unsafe fn add_blocks(&self, memory: &mut [Block<T>]) -> usize {
+    /// out) until the pool is dropped; its headers are as `Block::new` left them unless
+    /// `rewrite`.
+    pub(crate) unsafe fn add_blocks(&self, memory: &mut [Block<T>], rewrite: bool) -> usize {
         if mem::size_of::<T>() == 0 {
             return usize::MAX;
         }
@@ -318,13 +298,28 @@ impl<T> Pool<T> {
         let Some(first) = NonNull::new(memory.as_mut_ptr()) else {
             return 0;
         };
-        for i in 0..count {
-            // SAFETY: block `i < count` of the slice we borrow exclusively.
-            unsafe { Block::init_link(first.add(i)) };
+        // SAFETY: the `count` blocks of the slice, adjacent, `STRIDE` apart; the caller's
+        // promise for the rest.
+        unsafe { self.add_run(first, count, rewrite) }
+    }
+
+    /// Adds the `count` blocks from `first` on, `STRIDE` apart, to the free list and the
+    /// counted capacity, after writing their headers if `rewrite`; returns how many the
+    /// list took. `grow`, `grow_exact` and `add_blocks` end here.
+    ///
+    /// # Safety
+    /// The blocks stay valid and used by nobody but this pool (and the boxes it hands
+    /// out) until the pool is dropped; their headers are initialised unless `rewrite`.
+    unsafe fn add_run(&self, first: NonNull<Block<T>>, count: usize, rewrite: bool) -> usize {
+        if rewrite {
+            for i in 0..count {
+                // SAFETY: block `i < count` of those the caller gives us.
+                unsafe { Block::init_link(first.add(i)) };
+            }
         }
-        // SAFETY: initialised just now, adjacent, `STRIDE` apart; the caller keeps them
-        // valid and ours for as long as this list (part of the pool) can touch them,
-        // which is all that `add_run`'s `'static` stands for.
+        // SAFETY: initialised, adjacent, `STRIDE` apart; the caller keeps them valid and
+        // ours for as long as this list (part of the pool) can touch them, which is all
+        // that `add_run`'s `'static` stands for.
         let added = unsafe {
             self.list
                 .add_run(Block::link(first), count, Block::<T>::STRIDE)
@@ -333,50 +328,48 @@ impl<T> Pool<T> {
         added
     }
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
-    /// have added so far.
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// let stats = POOL.stats();
-    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (2, 1, 1));
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.stats.snapshot(None)
-    }
+    stats_methods! {
+        |this| &this.stats, None;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// drop(POOL.alloc_value(2).unwrap());
-    /// assert_eq!(POOL.stats().high_water, 2);
-    /// POOL.reset_high_water();
-    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.stats.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
+        /// have added so far.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (2, 1, 1));
+        /// # drop(a);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 2] = [const { Block::new() }; 2];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 2);
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// drop(POOL.alloc_value(2).unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 }
 

@@ -10,6 +10,49 @@
 //! - [`pool!`](crate::pool!): a singleton type over either, whose boxes are one pointer
 //!   wide.
 
+/// Declares a pool kind's `stats()` and `reset_high_water()` (feature `stats`), each with
+/// the docs written before its name: `|this| counters, capacity` names, from `this:
+/// &Self`, the `Counters` that count the pool's blocks and the capacity a snapshot
+/// reports (`Some` for a fixed one, `None` for the one counted as the pool grew).
+///
+/// `over_static_pool` instead, for a kind built on the `StaticPool` in its field `pool`:
+/// `capacity()` too (the `StaticPool`'s, which the snapshots report), then `stats()` and
+/// `reset_high_water()` from the `StaticPool`'s counters.
+macro_rules! stats_methods {
+    (
+        |$this:ident| $counters:expr, $capacity:expr;
+        $(#[$stats_doc:meta])*
+        fn stats;
+        $(#[$reset_doc:meta])*
+        fn reset_high_water;
+    ) => {
+        $(#[$stats_doc])*
+        #[cfg(feature = "stats")]
+        pub fn stats(&self) -> crate::Stats {
+            let $this = self;
+            crate::stats::Counters::snapshot($counters, $capacity)
+        }
+
+        $(#[$reset_doc])*
+        #[cfg(feature = "stats")]
+        pub fn reset_high_water(&self) {
+            let $this = self;
+            crate::stats::Counters::reset_high_water($counters);
+        }
+    };
+    (over_static_pool; $(#[$capacity_doc:meta])* fn capacity; $($stats_and_reset:tt)*) => {
+        $(#[$capacity_doc])*
+        pub const fn capacity(&self) -> usize {
+            self.pool.capacity()
+        }
+
+        stats_methods! {
+            |this| &this.pool.stats, Some(this.capacity());
+            $($stats_and_reset)*
+        }
+    };
+}
+
 mod arc;
 mod instance;
 mod object;

@@ -6,7 +6,7 @@ use core::mem;
 use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
 
-use crate::boxed::{Box, PoolHandle, Uninit};
+use crate::boxed::{Box, Uninit};
 use crate::pool::StaticPool;
 use crate::sync::const_fn_unless_loom;
 use crate::Block;
@@ -170,55 +170,51 @@ impl<T, const N: usize> ObjectPool<T, N> {
         Some(Object { inner })
     }
 
-    /// How many values the pool has: `N` (unlimited for a zero-sized `T`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::ObjectPool;
-    ///
-    /// static POOL: ObjectPool<u16, 6> = ObjectPool::new(0);
-    /// assert_eq!(POOL.capacity(), 6);
-    /// ```
-    pub const fn capacity(&self) -> usize {
-        self.pool.capacity()
-    }
+    stats_methods! {
+        over_static_pool;
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::ObjectPool;
-    ///
-    /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
-    ///
-    /// let a = POOL.request().unwrap();
-    /// let stats = POOL.stats();
-    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.pool.stats()
-    }
+        /// How many values the pool has: `N` (unlimited for a zero-sized `T`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ObjectPool;
+        ///
+        /// static POOL: ObjectPool<u16, 6> = ObjectPool::new(0);
+        /// assert_eq!(POOL.capacity(), 6);
+        /// ```
+        fn capacity;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::ObjectPool;
-    ///
-    /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
-    ///
-    /// let a = POOL.request().unwrap();
-    /// drop(POOL.request().unwrap());
-    /// assert_eq!(POOL.stats().high_water, 2);
-    /// POOL.reset_high_water();
-    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.pool.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ObjectPool;
+        ///
+        /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
+        ///
+        /// let a = POOL.request().unwrap();
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+        /// # drop(a);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::ObjectPool;
+        ///
+        /// static POOL: ObjectPool<u32, 4> = ObjectPool::new(0);
+        ///
+        /// let a = POOL.request().unwrap();
+        /// drop(POOL.request().unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 
     /// A new value for a block being filled.
@@ -237,11 +233,10 @@ impl<T, const N: usize> ObjectPool<T, N> {
 /// the values when it returns them).
 struct Slots<T: 'static, const N: usize>(&'static ObjectPool<T, N>);
 
-// SAFETY: forwarded to the inner `StaticPool`, which upholds the contract; filling a
-// fresh block writes only into the block just taken.
-unsafe impl<T, const N: usize> PoolHandle for Slots<T, N> {
-    type Data = T;
-
+// SAFETY: forwarded to the inner `StaticPool`, which upholds the contract; `take` takes
+// its blocks from it too, and filling a fresh block writes only into the block just taken.
+crate::__forward_pool_handle! {
+    impl[T, const N: usize] for Slots<T, N>, Data = T, to |this| &this.0.pool,
     fn take(&self) -> Option<NonNull<Block<T>>> {
         let (block, fresh) = self.0.pool.take_block()?;
         if fresh {
@@ -251,20 +246,6 @@ unsafe impl<T, const N: usize> PoolHandle for Slots<T, N> {
             unsafe { Block::data(block).write(value) };
         }
         Some(block)
-    }
-
-    unsafe fn release(&self, block: NonNull<Block<T>>) {
-        // SAFETY: forwarded: the block came from our `take`.
-        unsafe { PoolHandle::release(&&self.0.pool, block) }
-    }
-
-    fn waiters(&self) -> &crate::wait::Waiters {
-        self.0.pool.__waiters()
-    }
-
-    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
-        // SAFETY: forwarded: the same promise.
-        unsafe { PoolHandle::owns(&&self.0.pool, block) }
     }
 }
 

@@ -2,9 +2,8 @@
 //! boxes borrow the pool; no `static`, no `unsafe`.
 
 use core::marker::PhantomData;
-use core::ptr::NonNull;
 
-use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::boxed::{Box, Init, Uninit};
 use crate::pool::Pool;
 use crate::Block;
 
@@ -101,8 +100,9 @@ impl<'buf, T> ScopedPool<'buf, T> {
     pub fn new(blocks: &'buf mut [Block<T>]) -> Self {
         let pool = Pool::new();
         // SAFETY: `blocks` is borrowed exclusively for `'buf`, which outlives `self`
-        // (`_buffer` holds that borrow), and only the pool uses it from now on.
-        let capacity = unsafe { pool.add_blocks(blocks) };
+        // (`_buffer` holds that borrow), and only the pool uses it from now on; their
+        // headers are rewritten (an earlier pool may have used them).
+        let capacity = unsafe { pool.add_blocks(blocks, true) };
         Self {
             pool,
             capacity,
@@ -125,42 +125,40 @@ impl<'buf, T> ScopedPool<'buf, T> {
         self.capacity
     }
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, ScopedPool};
-    ///
-    /// let mut blocks = [const { Block::<u32>::new() }; 3];
-    /// let pool = ScopedPool::new(&mut blocks);
-    /// let a = pool.alloc_value(1).unwrap();
-    /// let stats = pool.stats();
-    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (3, 1, 1));
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.pool.stats()
-    }
+    stats_methods! {
+        |this| &this.pool.stats, None;
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, ScopedPool};
-    ///
-    /// let mut blocks = [const { Block::<u32>::new() }; 3];
-    /// let pool = ScopedPool::new(&mut blocks);
-    /// let a = pool.alloc_value(1).unwrap();
-    /// drop(pool.alloc_value(2).unwrap());
-    /// assert_eq!(pool.stats().high_water, 2);
-    /// pool.reset_high_water();
-    /// assert_eq!(pool.stats().high_water, 1); // `a` is still in use
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.pool.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, ScopedPool};
+        ///
+        /// let mut blocks = [const { Block::<u32>::new() }; 3];
+        /// let pool = ScopedPool::new(&mut blocks);
+        /// let a = pool.alloc_value(1).unwrap();
+        /// let stats = pool.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (3, 1, 1));
+        /// # drop(a);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, ScopedPool};
+        ///
+        /// let mut blocks = [const { Block::<u32>::new() }; 3];
+        /// let pool = ScopedPool::new(&mut blocks);
+        /// let a = pool.alloc_value(1).unwrap();
+        /// drop(pool.alloc_value(2).unwrap());
+        /// assert_eq!(pool.stats().high_water, 2);
+        /// pool.reset_high_water();
+        /// assert_eq!(pool.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 
     /// Takes a free block; `None` when all are in use.
@@ -225,24 +223,6 @@ impl<'buf, T> ScopedPool<'buf, T> {
 
 // SAFETY: forwarded to the inner `Pool`, which upholds the contract; the blocks stay
 // valid for as long as `self` is borrowed (they are borrowed for `'buf`, longer).
-unsafe impl<T> PoolHandle for &ScopedPool<'_, T> {
-    type Data = T;
-
-    fn take(&self) -> Option<NonNull<Block<T>>> {
-        PoolHandle::take(&&self.pool)
-    }
-
-    unsafe fn release(&self, block: NonNull<Block<T>>) {
-        // SAFETY: forwarded: the block came from our `take`.
-        unsafe { PoolHandle::release(&&self.pool, block) }
-    }
-
-    fn waiters(&self) -> &crate::wait::Waiters {
-        self.pool.__waiters()
-    }
-
-    unsafe fn owns(&self, block: NonNull<Block<T>>) -> bool {
-        // SAFETY: forwarded: the same promise.
-        unsafe { PoolHandle::owns(&&self.pool, block) }
-    }
+crate::__forward_pool_handle! {
+    impl[T] for &ScopedPool<'_, T>, Data = T, to |this| &this.pool
 }

@@ -129,68 +129,9 @@
 #[macro_export]
 macro_rules! pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, blocks = $blocks:expr $(,)?) => {
-        $crate::pool!(@singleton [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data,
-            $crate::StaticPool<$data, { $blocks }>, $crate::StaticPool::new());
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [] $vis:vis $name:ident : $data:ty $(,)?) => {
-        $crate::pool!(@singleton [$($doc)*] [$($cfg)*] [] $vis $name : $data,
-            $crate::Pool<$data>, $crate::Pool::new());
-        $($cfg)*
-        impl $name {
-            /// Carves blocks out of `memory` and returns how many it added; see
-            /// `blockpool::Pool::grow`, and its limits on the 64-bit CAS backend (at most
-            /// 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call takes
-            /// nothing and returns 0).
-            ///
-            /// # Examples
-            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
-            #[allow(dead_code)]
-            #[must_use = "grow may take fewer blocks than fit, or none"]
-            $vis fn grow(memory: &'static mut [u8]) -> usize {
-                Self::instance().grow(memory)
-            }
-
-            /// Adds typed blocks and returns how many it added; see
-            /// `blockpool::Pool::grow_exact`, and its limits on the 64-bit CAS backend
-            /// (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call
-            /// takes nothing and returns 0).
-            ///
-            /// # Examples
-            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
-            #[allow(dead_code)]
-            #[must_use = "grow_exact may take fewer blocks than given, or none"]
-            $vis fn grow_exact(memory: &'static mut [$crate::Block<$data>]) -> usize {
-                Self::instance().grow_exact(memory)
-            }
-        }
-    };
-    (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+] $vis:vis $name:ident : $data:ty $(,)?) => {
-        ::core::compile_error!(
-            "pool!: #[link_section]/#[used] place a pool's blocks, and `pool!(A: T)` owns none \
-             (it grows from memory you give it): place that memory instead, or use \
-             `pool!(A: T, blocks = N)`"
-        );
-    };
-    (@singleton [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty, $pool:ty, $new:expr) => {
-        $($cfg)*
-        $($doc)*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        $vis struct $name;
-
-        $($cfg)*
-        impl $name {
-            /// The one pool behind this type.
-            ///
-            /// # Examples
-            /// In the docs of `blockpool::pool!`, which show every function of a singleton.
-            #[allow(dead_code)]
-            $vis fn instance() -> &'static $pool {
-                $($place)*
-                static POOL: $pool = $new;
-                &POOL
-            }
+        $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)? $(,)?) => {
+        $crate::__pool_singleton! {
+            pool [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data $(, blocks = $blocks)?;
 
             /// Takes a free block; `None` when the pool is exhausted.
             ///
@@ -248,37 +189,168 @@ macro_rules! pool {
                 unsafe { $crate::Box::from_raw(ptr, $name) }
             }
         }
-
-        // SAFETY: every call goes to the same `static` pool, whose own handle upholds the
-        // contract.
-        $($cfg)*
-        unsafe impl $crate::PoolHandle for $name {
-            type Data = $data;
-
-            fn take(&self) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
-                $crate::PoolHandle::take(&$name::instance())
-            }
-
-            unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) {
-                // SAFETY: forwarded: the block came from this same pool.
-                unsafe { $crate::PoolHandle::release(&$name::instance(), block) }
-            }
-
-            fn waiters(&self) -> &$crate::__private::Waiters {
-                $name::instance().__waiters()
-            }
-
-            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) -> bool {
-                // SAFETY: forwarded: the same promise.
-                unsafe { $crate::PoolHandle::owns(&$name::instance(), block) }
-            }
-        }
     };
     (@sorted $($input:tt)*) => {
         ::core::compile_error!("pool!: expected `[pub] Name: Type` or `[pub] Name: Type, blocks = N`");
     };
     ($($input:tt)*) => {
         $crate::__sort_pool_attrs!(pool [] [] [] $($input)*);
+    };
+}
+
+/// What `pool!` and `arc_pool!` declare alike, once their attributes are sorted (by
+/// `__sort_pool_attrs!`): the zero-sized type, its `instance()` (the `static` pool of
+/// `$payload` blocks, where the placement attributes go), its `PoolHandle`, and for a
+/// pool without `blocks = N`, `grow` and `grow_exact`; the functions of the calling
+/// macro's kind, given after the `;`, join them in the type's `impl`. `$mac` names the
+/// calling macro, for the docs and the errors. Not part of the API.
+///
+/// The docs name other items in code spans, not intra-doc links (see `pool!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pool_singleton {
+    (@type $mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $payload:ty, $pool:ty, $new:expr; $($functions:tt)*) => {
+        $($cfg)*
+        $($doc)*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis struct $name;
+
+        $($cfg)*
+        impl $name {
+            /// The one pool behind this type.
+            ///
+            /// # Examples
+            #[doc = ::core::concat!(
+                " In the docs of `blockpool::", ::core::stringify!($mac),
+                "!`, which show every function of a singleton."
+            )]
+            #[allow(dead_code)]
+            $vis fn instance() -> &'static $pool {
+                $($place)*
+                static POOL: $pool = $new;
+                &POOL
+            }
+
+            $($functions)*
+        }
+
+        // SAFETY: every call goes to the same `static` pool, `instance()`, whose own
+        // handle upholds the contract.
+        $($cfg)*
+        $crate::__forward_pool_handle! {
+            impl[] for $name, Data = $payload, to |_this| $name::instance()
+        }
+    };
+    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+        $vis:vis $name:ident : $payload:ty, blocks = $blocks:expr; $($functions:tt)*) => {
+        $crate::__pool_singleton! {
+            @type $mac [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $payload,
+            $crate::StaticPool<$payload, { $blocks }>, $crate::StaticPool::new();
+            $($functions)*
+        }
+    };
+    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] []
+        $vis:vis $name:ident : $payload:ty; $($functions:tt)*) => {
+        $crate::__pool_singleton! {
+            @type $mac [$($doc)*] [$($cfg)*] [] $vis $name : $payload,
+            $crate::Pool<$payload>, $crate::Pool::new();
+
+            /// Carves blocks out of `memory` and returns how many it added; see
+            /// `blockpool::Pool::grow`, and its limits on the 64-bit CAS backend (at most
+            /// 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call takes
+            /// nothing and returns 0).
+            ///
+            /// # Examples
+            #[doc = ::core::concat!(
+                " In the docs of `blockpool::", ::core::stringify!($mac),
+                "!`, which show every function of a singleton."
+            )]
+            #[allow(dead_code)]
+            #[must_use = "grow may take fewer blocks than fit, or none"]
+            $vis fn grow(memory: &'static mut [u8]) -> usize {
+                Self::instance().grow(memory)
+            }
+
+            /// Adds typed blocks and returns how many it added; see
+            /// `blockpool::Pool::grow_exact`, and its limits on the 64-bit CAS backend
+            /// (at most 2^24 - 1 blocks and 64 `grow`/`grow_exact` calls: a further call
+            /// takes nothing and returns 0).
+            ///
+            /// # Examples
+            #[doc = ::core::concat!(
+                " In the docs of `blockpool::", ::core::stringify!($mac),
+                "!`, which show every function of a singleton."
+            )]
+            #[allow(dead_code)]
+            #[must_use = "grow_exact may take fewer blocks than given, or none"]
+            $vis fn grow_exact(memory: &'static mut [$crate::Block<$payload>]) -> usize {
+                Self::instance().grow_exact(memory)
+            }
+
+            $($functions)*
+        }
+    };
+    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+]
+        $vis:vis $name:ident : $payload:ty; $($functions:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            ::core::stringify!($mac), "!: #[link_section]/#[used] place a pool's blocks, and `",
+            ::core::stringify!($mac), "!(A: T)` owns none (it grows from memory you give it): ",
+            "place that memory instead, or use `", ::core::stringify!($mac),
+            "!(A: T, blocks = N)`"
+        ));
+    };
+}
+
+/// Implements `PoolHandle` for the handle type `$handle` by forwarding every call to a
+/// pool it reaches (a `&Pool` or `&StaticPool`), which `|this| pool` names from `this:
+/// &Self`; `take` may be given instead, after a comma. For the pool kinds built on
+/// another pool and for `pool!`/`arc_pool!` singletons (whose expansion is compiled in
+/// the user's crate, hence `$crate` paths). Not part of the API.
+///
+/// The forwarding upholds the contract as long as the pool named is the one the blocks
+/// come from and go back to, always the same one: each invocation says why, in a
+/// `// SAFETY:` comment above it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __forward_pool_handle {
+    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty,
+        to |$this:ident| $pool:expr $(,)?) => {
+        $crate::__forward_pool_handle! {
+            impl[$($generics)*] for $handle, Data = $data, to |$this| $pool,
+            fn take(&self) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
+                let $this = self;
+                $crate::PoolHandle::take(&$pool)
+            }
+        }
+    };
+    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty, to |$this:ident| $pool:expr,
+        $($take:tt)+) => {
+        // SAFETY: every call goes to the same pool, whose own handle upholds the contract
+        // (the invocation says why it is the blocks' pool); a `take` given instead hands
+        // out that pool's blocks only.
+        unsafe impl<$($generics)*> $crate::PoolHandle for $handle {
+            type Data = $data;
+
+            $($take)+
+
+            unsafe fn release(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) {
+                let $this = self;
+                // SAFETY: forwarded: the block came from our `take`, so from this pool.
+                unsafe { $crate::PoolHandle::release(&$pool, block) }
+            }
+
+            fn waiters(&self) -> &$crate::__private::Waiters {
+                let $this = self;
+                $pool.__waiters()
+            }
+
+            unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) -> bool {
+                let $this = self;
+                // SAFETY: forwarded: the same promise.
+                unsafe { $crate::PoolHandle::owns(&$pool, block) }
+            }
+        }
     };
 }
 

@@ -53,7 +53,7 @@ pub struct StaticPool<T, const N: usize> {
     /// How many blocks of `storage` have ever been handed out.
     fresh: AtomicUsize,
     /// Statistics (zero-sized without the `stats` feature).
-    stats: Counters,
+    pub(super) stats: Counters,
     /// Futures waiting for a block (empty without the `async` feature).
     waiters: Waiters,
     storage: [Block<T>; N],
@@ -236,42 +236,40 @@ impl<T, const N: usize> StaticPool<T, N> {
         Some(Block::from_link(link))
     }
 
-    /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::StaticPool;
-    ///
-    /// static POOL: StaticPool<u32, 4> = StaticPool::new();
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// let stats = POOL.stats();
-    /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn stats(&self) -> crate::Stats {
-        self.stats.snapshot(Some(self.capacity()))
-    }
+    stats_methods! {
+        |this| &this.stats, Some(this.capacity());
 
-    /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::StaticPool;
-    ///
-    /// static POOL: StaticPool<u32, 4> = StaticPool::new();
-    ///
-    /// let a = POOL.alloc_value(1).unwrap();
-    /// drop(POOL.alloc_value(2).unwrap());
-    /// assert_eq!(POOL.stats().high_water, 2);
-    /// POOL.reset_high_water();
-    /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
-    /// # drop(a);
-    /// ```
-    #[cfg(feature = "stats")]
-    pub fn reset_high_water(&self) {
-        self.stats.reset_high_water();
+        /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::StaticPool;
+        ///
+        /// static POOL: StaticPool<u32, 4> = StaticPool::new();
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// let stats = POOL.stats();
+        /// assert_eq!((stats.capacity, stats.in_use, stats.high_water), (4, 1, 1));
+        /// # drop(a);
+        /// ```
+        fn stats;
+
+        /// Sets the high-water mark to the number of blocks in use now (feature `stats`).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::StaticPool;
+        ///
+        /// static POOL: StaticPool<u32, 4> = StaticPool::new();
+        ///
+        /// let a = POOL.alloc_value(1).unwrap();
+        /// drop(POOL.alloc_value(2).unwrap());
+        /// assert_eq!(POOL.stats().high_water, 2);
+        /// POOL.reset_high_water();
+        /// assert_eq!(POOL.stats().high_water, 1); // `a` is still in use
+        /// # drop(a);
+        /// ```
+        fn reset_high_water;
     }
 
     /// How many blocks the pool has: `N` (unlimited for a zero-sized `T`), whether in
