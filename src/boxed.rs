@@ -97,6 +97,13 @@ pub unsafe trait PoolHandle {
     #[doc(hidden)]
     fn take(&self) -> Option<NonNull<Block<Self::Data>>>;
 
+    /// `take` for a waiting `alloc_async` future: an empty pool is not counted as an
+    /// allocation failure (the future waits; `Stats::waits` counts that).
+    #[doc(hidden)]
+    fn take_waiting(&self) -> Option<NonNull<Block<Self::Data>>> {
+        self.take()
+    }
+
     #[doc(hidden)]
     /// # Safety
     /// `block` came from `take` of this pool and nobody uses it any more.

@@ -134,8 +134,9 @@
 //! ```
 //!
 //! ## Waiting for a free block (feature `async`)
-//! `alloc_async()` (on [`Pool`], [`StaticPool`], [`ScopedPool`], `pool!` singletons, and
-//! `alloc_async(value)` on [`ArcPool`] and `arc_pool!` singletons)
+//! `alloc_async()` and `alloc_value_async(value)` (on [`Pool`], [`StaticPool`],
+//! [`ScopedPool`], `pool!` singletons), and `alloc_async(value)` on [`ArcPool`] and
+//! `arc_pool!` singletons,
 //! returns an `AllocFuture` that completes when a block is free,
 //! woken by whichever context frees one: a thread, an interrupt handler, a signal
 //! handler. The rules a waiter can rely on (`AllocFuture` has the details):

@@ -71,8 +71,14 @@ pub struct Stats {
     /// The most blocks in use at once since the pool was made or
     /// `reset_high_water` was last called.
     pub high_water: usize,
-    /// Allocations that found the pool exhausted.
+    /// Allocations that found the pool exhausted and returned empty-handed (`alloc`,
+    /// `alloc_value`, `request`, `try_new_in`, ...). The tries of an `alloc_async`
+    /// future are not failures: it waits (see `waits`).
     pub failures: usize,
+    /// `alloc_async` futures that found the pool empty and waited for a block (each
+    /// future counts once, however often it is polled). Always 0 without the `async`
+    /// feature.
+    pub waits: usize,
 }
 
 /// The counters a pool keeps (nothing at all without the `stats` feature).
@@ -143,12 +149,13 @@ impl Counters {
     /// The current values; `fixed_capacity` overrides the counted capacity (for pools
     /// whose capacity is a constant).
     #[cfg(feature = "stats")]
-    pub(crate) fn snapshot(&self, fixed_capacity: Option<usize>) -> Stats {
+    pub(crate) fn snapshot(&self, fixed_capacity: Option<usize>, waits: usize) -> Stats {
         Stats {
             capacity: fixed_capacity.unwrap_or_else(|| self.capacity.load(Ordering::Relaxed)),
             in_use: self.in_use.load(Ordering::Relaxed),
             high_water: self.high_water.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            waits,
         }
     }
 

@@ -280,6 +280,9 @@ pub struct Waiters {
     queued: AtomicUsize,
     #[cfg(feature = "async")]
     queue: QueueLock,
+    /// Futures that waited (`Stats::waits`).
+    #[cfg(all(feature = "async", feature = "stats"))]
+    waits: AtomicUsize,
 }
 
 // Like the atomics around them, the queue and the slot stay consistent if a panic
@@ -301,8 +304,26 @@ impl Waiters {
                 queue: critical_section::Mutex::new(Cell::new(Queue::EMPTY)),
                 #[cfg(all(feature = "async", blockpool_loom))]
                 queue: loom::sync::Mutex::new(Queue::EMPTY),
+                #[cfg(all(feature = "async", feature = "stats"))]
+                waits: AtomicUsize::new(0),
             }
         }
+    }
+
+    /// A future started waiting.
+    #[cfg(feature = "async")]
+    fn count_wait(&self) {
+        #[cfg(feature = "stats")]
+        counter::fetch_add(&self.waits, 1, Ordering::Relaxed);
+    }
+
+    /// How many futures waited (0 without the `async` or the `stats` feature).
+    #[cfg(feature = "stats")]
+    pub(crate) fn waits(&self) -> usize {
+        #[cfg(feature = "async")]
+        return self.waits.load(Ordering::Relaxed);
+        #[cfg(not(feature = "async"))]
+        0
     }
 
     /// Wakes the first waiting future, if any. Called by `release` after the block is
@@ -407,7 +428,7 @@ impl Waiters {
             };
             // SeqCst: pairs with the fence in `on_release` (see the module docs).
             fence(Ordering::SeqCst);
-            let Some(block) = pool.take() else {
+            let Some(block) = pool.take_waiting() else {
                 if let Some(waker) = unregistered {
                     // A free raced the registration and its block went elsewhere: the
                     // first waiter registers itself when polled.
@@ -491,7 +512,7 @@ impl Waiters {
 ///   good (sound: the memory stays valid), so every waiter behind it waits for ever.
 ///   Drop futures instead of forgetting them.
 /// - With the `stats` feature, a waiting future's tries do not count as allocation
-///   failures.
+///   failures; `Stats::waits` counts the futures that waited.
 ///
 /// # Examples
 /// Polled by hand, with a waker that does nothing (an executor would poll again when
@@ -560,7 +581,7 @@ impl<P: PoolHandle + Clone> AllocFuture<P> {
         let waiters = self.pool.waiters();
         // SeqCst: pairs with the fence in `on_release` (see the module docs).
         fence(Ordering::SeqCst);
-        let Some(block) = self.pool.take() else {
+        let Some(block) = self.pool.take_waiting() else {
             if !registered {
                 // A free raced the registration and its block went elsewhere: poll
                 // again to register (see `Slot::register`). This re-poll repeats only
@@ -610,8 +631,9 @@ impl<P: PoolHandle + Clone> Future for AllocFuture<P> {
         let node = &this.node;
         // Not queued, nobody waiting: try straight away, without queueing.
         if !waiters.with_queue(|queue| node.queued.get() || !queue.first.is_null()) {
-            if let Some(block) = Box::alloc_in(this.pool.clone()) {
-                return Poll::Ready(block);
+            if let Some(block) = this.pool.take_waiting() {
+                // SAFETY: just taken from `this.pool`, owned by no one else.
+                return Poll::Ready(unsafe { Box::from_block(block, this.pool.clone()) });
             }
         }
         let mut old_waker = None;
@@ -623,7 +645,9 @@ impl<P: PoolHandle + Clone> Future for AllocFuture<P> {
                 // SAFETY: inside the critical section; our node is valid (pinned in
                 // this future, which unlinks it before it goes) and not queued.
                 unsafe { waiters.enqueue(queue, node) };
-                this.entered.set(true);
+                if !this.entered.replace(true) {
+                    waiters.count_wait();
+                }
             }
             let stale = node.waker.take();
             if stale.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {

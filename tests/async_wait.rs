@@ -322,3 +322,43 @@ fn arc_pools_wait_too() {
     drop(held);
     assert_eq!(waiter.join().unwrap(), 7);
 }
+
+/// With `stats`: a waiting future's tries are not allocation failures; the future
+/// counts once in `waits`, however often it is polled; a synchronous `alloc` on the
+/// empty pool is a failure.
+#[cfg(feature = "stats")]
+#[test]
+fn waits_are_counted_apart_from_failures() {
+    static POOL: StaticPool<u32, 1> = StaticPool::new();
+    let held = POOL.alloc().unwrap();
+    let mut waiters = queue_up(2, || POOL.alloc_async());
+    for _ in 0..5 {
+        for (future, _, waker) in waiters.iter_mut() {
+            assert!(future
+                .as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending());
+        }
+    }
+    let stats = POOL.stats();
+    assert_eq!((stats.failures, stats.waits), (0, 2), "{stats:?}");
+    assert!(POOL.alloc().is_none());
+    assert_eq!(POOL.stats().failures, 1);
+    drop(held);
+    let (future, _, waker) = &mut waiters[0];
+    let Poll::Ready(got) = future.as_mut().poll(&mut Context::from_waker(waker)) else {
+        panic!("the first waiter got no block");
+    };
+    let stats = POOL.stats();
+    assert_eq!(
+        (stats.failures, stats.waits, stats.in_use),
+        (1, 2, 1),
+        "{stats:?}"
+    );
+    drop(got);
+    drop(waiters);
+    // A future that finds a block at once does not count as a wait.
+    let block = block_on(POOL.alloc_async());
+    assert_eq!(POOL.stats().waits, 2);
+    drop(block);
+}

@@ -163,6 +163,34 @@ impl<T> Pool<T> {
         crate::AllocFuture::__new(self)
     }
 
+    /// Waits for a free block and moves `value` into it (feature `async`): the
+    /// [`alloc_async`](Self::alloc_async) wait, then [`Box::init`](crate::Box::init).
+    /// Dropping the future drops `value`.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, Pool};
+    ///
+    /// static POOL: Pool<u32> = Pool::new();
+    /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
+    ///
+    /// let held = POOL.alloc_value(1).unwrap();
+    /// let freer = std::thread::spawn(move || drop(held));
+    /// let block = futures_executor::block_on(POOL.alloc_value_async(2)); // waits
+    /// assert_eq!(*block, 2);
+    /// freer.join().unwrap();
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn alloc_value_async(
+        &self,
+        value: T,
+    ) -> impl core::future::Future<Output = Box<&Self, crate::Init>> + '_ {
+        let block = self.alloc_async();
+        async move { block.await.init(value) }
+    }
+
     /// The futures waiting for a block of this pool (for the `PoolHandle` of `pool!`
     /// singletons). Not part of the API, and harmless: a `Waiters` offers nothing
     /// outside this crate.
@@ -329,7 +357,7 @@ impl<T> Pool<T> {
     }
 
     stats_methods! {
-        |this| &this.stats, None;
+        |this| this, None;
 
         /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
         /// The capacity is what [`grow`](Self::grow) and [`grow_exact`](Self::grow_exact)
@@ -384,16 +412,17 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        match self.list.pop_strided(Block::<T>::STRIDE) {
-            Some(link) => {
-                self.stats.on_take();
-                Some(Block::from_link(link))
-            }
-            None => {
-                self.stats.on_failure();
-                None
-            }
+        let block = self.take_waiting();
+        if block.is_none() {
+            self.stats.on_failure();
         }
+        block
+    }
+
+    fn take_waiting(&self) -> Option<NonNull<Block<T>>> {
+        let link = self.list.pop_strided(Block::<T>::STRIDE)?;
+        self.stats.on_take();
+        Some(Block::from_link(link))
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {

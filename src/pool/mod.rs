@@ -20,7 +20,7 @@
 /// `reset_high_water()` from the `StaticPool`'s counters.
 macro_rules! stats_methods {
     (
-        |$this:ident| $counters:expr, $capacity:expr;
+        |$this:ident| $pool:expr, $capacity:expr;
         $(#[$stats_doc:meta])*
         fn stats;
         $(#[$reset_doc:meta])*
@@ -30,14 +30,14 @@ macro_rules! stats_methods {
         #[cfg(feature = "stats")]
         pub fn stats(&self) -> crate::Stats {
             let $this = self;
-            crate::stats::Counters::snapshot($counters, $capacity)
+            crate::stats::Counters::snapshot(&$pool.stats, $capacity, $pool.__waiters().waits())
         }
 
         $(#[$reset_doc])*
         #[cfg(feature = "stats")]
         pub fn reset_high_water(&self) {
             let $this = self;
-            crate::stats::Counters::reset_high_water($counters);
+            crate::stats::Counters::reset_high_water(&$pool.stats);
         }
     };
     (over_static_pool; $(#[$capacity_doc:meta])* fn capacity; $($stats_and_reset:tt)*) => {
@@ -47,7 +47,7 @@ macro_rules! stats_methods {
         }
 
         stats_methods! {
-            |this| &this.pool.stats, Some(this.capacity());
+            |this| this.pool, Some(this.capacity());
             $($stats_and_reset)*
         }
     };

@@ -126,7 +126,7 @@ impl<'buf, T> ScopedPool<'buf, T> {
     }
 
     stats_methods! {
-        |this| &this.pool.stats, None;
+        |this| this.pool, None;
 
         /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
         ///
@@ -197,6 +197,31 @@ impl<'buf, T> ScopedPool<'buf, T> {
     #[cfg(feature = "async")]
     pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
         crate::AllocFuture::__new(self)
+    }
+
+    /// Waits for a free block and moves `value` into it (feature `async`); see
+    /// [`Pool::alloc_value_async`](crate::Pool::alloc_value_async).
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, ScopedPool};
+    ///
+    /// let mut blocks = [const { Block::<u32>::new() }; 1];
+    /// let pool = ScopedPool::new(&mut blocks);
+    /// std::thread::scope(|s| {
+    ///     let held = pool.alloc_value(1).unwrap();
+    ///     s.spawn(move || drop(held));
+    ///     let block = futures_executor::block_on(pool.alloc_value_async(2));
+    ///     assert_eq!(*block, 2);
+    /// });
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn alloc_value_async(
+        &self,
+        value: T,
+    ) -> impl core::future::Future<Output = crate::Box<&Self, crate::Init>> + '_ {
+        let block = self.alloc_async();
+        async move { block.await.init(value) }
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when all are in

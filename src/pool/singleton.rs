@@ -119,6 +119,10 @@
 /// # #[cfg(feature = "async")]
 /// # {
 /// let second = futures_executor::block_on(Samples::alloc_async());
+/// // `alloc_value_async` (feature `async`): waits, then moves the value in.
+/// # drop(second);
+/// let second = futures_executor::block_on(Samples::alloc_value_async([2; 32]));
+/// assert_eq!(second[31], 2);
 /// # drop(second);
 /// # }
 /// ```
@@ -166,6 +170,19 @@ macro_rules! pool {
                 #[allow(dead_code)]
                 $vis fn alloc_async() -> $crate::AllocFuture<$name> {
                     $crate::AllocFuture::__new($name)
+                }
+
+                /// Waits for a free block and moves `value` into it (feature `async`);
+                /// see `blockpool::AllocFuture`. Dropping the future drops `value`.
+                ///
+                /// # Examples
+                /// In the docs of `blockpool::pool!`, which show every function of a singleton.
+                #[allow(dead_code)]
+                $vis fn alloc_value_async(
+                    value: $data,
+                ) -> impl ::core::future::Future<Output = $crate::Box<$name>> {
+                    let block = $crate::AllocFuture::__new($name);
+                    async move { block.await.init(value) }
                 }
             }
 
@@ -321,6 +338,13 @@ macro_rules! __forward_pool_handle {
             fn take(&self) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
                 let $this = self;
                 $crate::PoolHandle::take(&$pool)
+            }
+
+            fn take_waiting(
+                &self,
+            ) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
+                let $this = self;
+                $crate::PoolHandle::take_waiting(&$pool)
             }
         }
     };

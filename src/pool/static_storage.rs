@@ -146,7 +146,8 @@ impl<T, const N: usize> StaticPool<T, N> {
 
     /// Waits for a free block (feature `async`): a future that completes as soon as one
     /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
-    /// for fairness and cancellation.
+    /// for the order in which waiters are served (first come, first served) and for
+    /// cancellation.
     ///
     /// # Examples
     /// With a minimal executor (a thread that parks until the future's waker unparks
@@ -191,6 +192,30 @@ impl<T, const N: usize> StaticPool<T, N> {
         crate::AllocFuture::__new(self)
     }
 
+    /// Waits for a free block and moves `value` into it (feature `async`): the
+    /// [`alloc_async`](Self::alloc_async) wait, then [`Box::init`]. Dropping the future
+    /// drops `value`.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u32, 1> = StaticPool::new();
+    /// let held = POOL.alloc_value(1).unwrap();
+    /// let freer = std::thread::spawn(move || drop(held));
+    /// let block = futures_executor::block_on(POOL.alloc_value_async(2)); // waits
+    /// assert_eq!(*block, 2);
+    /// freer.join().unwrap();
+    /// ```
+    #[cfg(feature = "async")]
+    pub fn alloc_value_async(
+        &'static self,
+        value: T,
+    ) -> impl core::future::Future<Output = Box<&'static Self, Init>> {
+        let block = self.alloc_async();
+        async move { block.await.init(value) }
+    }
+
     /// The futures waiting for a block of this pool (for the `PoolHandle` of `pool!`
     /// singletons). Not part of the API, and harmless: a `Waiters` offers nothing
     /// outside this crate.
@@ -204,7 +229,7 @@ impl<T, const N: usize> StaticPool<T, N> {
     pub(crate) fn take_block(&'static self) -> Option<(NonNull<Block<T>>, bool)> {
         match self.pop_free() {
             Some(block) => Some((block, false)),
-            None => self.take_fresh().map(|block| (block, true)),
+            None => self.take_fresh(true).map(|block| (block, true)),
         }
     }
 
@@ -216,15 +241,18 @@ impl<T, const N: usize> StaticPool<T, N> {
         Some(Block::from_link(link))
     }
 
-    /// Claims a never-used block (the free list is empty). Out of line, so that the fast
+    /// Claims a never-used block (the free list is empty), counting a failure if there is
+    /// none and `count_failure` (not for a waiting future). Out of line, so that the fast
     /// path keeps the pool's address where the pop left it and needs no stack frame (on
     /// ARM the compiler otherwise rebuilt the address for the two-word box after the
     /// paths merged: 2 instructions, and 3 for the frame).
     #[cold]
     #[inline(never)]
-    fn take_fresh(&'static self) -> Option<NonNull<Block<T>>> {
+    fn take_fresh(&'static self, count_failure: bool) -> Option<NonNull<Block<T>>> {
         let Some(i) = sync::increment_below(&self.fresh, N) else {
-            self.stats.on_failure();
+            if count_failure {
+                self.stats.on_failure();
+            }
             return None;
         };
         self.stats.on_take();
@@ -237,7 +265,7 @@ impl<T, const N: usize> StaticPool<T, N> {
     }
 
     stats_methods! {
-        |this| &this.stats, Some(this.capacity());
+        |this| this, Some(this.capacity());
 
         /// A snapshot of the pool's statistics (feature `stats`); see [`Stats`](crate::Stats).
         ///
@@ -305,7 +333,11 @@ unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
     type Data = T;
 
     fn take(&self) -> Option<NonNull<Block<T>>> {
-        self.pop_free().or_else(|| self.take_fresh())
+        self.pop_free().or_else(|| self.take_fresh(true))
+    }
+
+    fn take_waiting(&self) -> Option<NonNull<Block<T>>> {
+        self.pop_free().or_else(|| self.take_fresh(false))
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {
