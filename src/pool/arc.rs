@@ -1007,7 +1007,7 @@ impl<T, const N: usize> ArcPool<T, N> {
     }
 
     /// Waits for a free block and moves `value` into it (feature `async`); see
-    /// [`AllocFuture`](crate::AllocFuture) for wake-ups, fairness and cancellation
+    /// [`AllocFuture`](crate::AllocFuture) for wake-ups, the order waiters are served in, and cancellation
     /// (dropping the future drops `value`).
     ///
     /// # Examples

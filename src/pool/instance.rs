@@ -133,62 +133,55 @@ impl<T> Pool<T> {
         Box::alloc_value_in(self, value)
     }
 
-    /// Waits for a free block (feature `async`): a future that completes as soon as one
-    /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
-    /// for fairness and cancellation.
-    ///
-    /// # Examples
-    /// One poll by hand (an executor would poll again when the free wakes it):
-    /// ```
-    /// use core::future::Future;
-    /// use core::pin::pin;
-    /// use core::task::{Context, Poll, Waker};
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
-    ///
-    /// let held = POOL.alloc_value(1).unwrap();
-    /// let mut future = pin!(POOL.alloc_async());
-    /// let mut cx = Context::from_waker(Waker::noop());
-    /// assert!(future.as_mut().poll(&mut cx).is_pending()); // exhausted: it waits
-    /// drop(held); // wakes the future's waker
-    /// let Poll::Ready(block) = future.poll(&mut cx) else { panic!("a block is free") };
-    /// assert_eq!(*block.init(2), 2);
-    /// ```
-    #[cfg(feature = "async")]
-    pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
-        crate::AllocFuture::__new(self)
-    }
+    async_methods! {
+        /// Waits for a free block (feature `async`): a future that completes as soon as one
+        /// is free, woken by whichever context frees one. See [`AllocFuture`](crate::AllocFuture)
+        /// for the order in which waiters are served (first come, first served) and for
+        /// cancellation.
+        ///
+        /// # Examples
+        /// One poll by hand (an executor would poll again when the free wakes it):
+        /// ```
+        /// use core::future::Future;
+        /// use core::pin::pin;
+        /// use core::task::{Context, Poll, Waker};
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
+        ///
+        /// let held = POOL.alloc_value(1).unwrap();
+        /// let mut future = pin!(POOL.alloc_async());
+        /// let mut cx = Context::from_waker(Waker::noop());
+        /// assert!(future.as_mut().poll(&mut cx).is_pending()); // exhausted: it waits
+        /// drop(held); // wakes the future's waker
+        /// let Poll::Ready(block) = future.poll(&mut cx) else { panic!("a block is free") };
+        /// assert_eq!(*block.init(2), 2);
+        /// ```
+        fn alloc_async;
 
-    /// Waits for a free block and moves `value` into it (feature `async`): the
-    /// [`alloc_async`](Self::alloc_async) wait, then [`Box::init`](crate::Box::init).
-    /// Dropping the future drops `value`.
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, Pool};
-    ///
-    /// static POOL: Pool<u32> = Pool::new();
-    /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
-    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
-    /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
-    ///
-    /// let held = POOL.alloc_value(1).unwrap();
-    /// let freer = std::thread::spawn(move || drop(held));
-    /// let block = futures_executor::block_on(POOL.alloc_value_async(2)); // waits
-    /// assert_eq!(*block, 2);
-    /// freer.join().unwrap();
-    /// ```
-    #[cfg(feature = "async")]
-    pub fn alloc_value_async(
-        &self,
-        value: T,
-    ) -> impl core::future::Future<Output = Box<&Self, crate::Init>> + '_ {
-        let block = self.alloc_async();
-        async move { block.await.init(value) }
+        /// Waits for a free block and moves `value` into it (feature `async`): the
+        /// [`alloc_async`](Self::alloc_async) wait, then [`Box::init`](crate::Box::init).
+        /// Dropping the future drops `value`.
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, Pool};
+        ///
+        /// static POOL: Pool<u32> = Pool::new();
+        /// static mut BLOCKS: [Block<u32>; 1] = [const { Block::new() }; 1];
+        /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+        /// assert_eq!(POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) }), 1);
+        ///
+        /// let held = POOL.alloc_value(1).unwrap();
+        /// let freer = std::thread::spawn(move || drop(held));
+        /// let block = futures_executor::block_on(POOL.alloc_value_async(2)); // waits
+        /// assert_eq!(*block, 2);
+        /// freer.join().unwrap();
+        /// ```
+        fn alloc_value_async;
     }
 
     /// The futures waiting for a block of this pool (for the `PoolHandle` of `pool!`
@@ -426,10 +419,8 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {
-        self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
-        unsafe { self.list.push(Block::link(block)) };
-        self.waiters.on_release();
+        unsafe { super::release_block(&self.list, &self.stats, &self.waiters, block) };
     }
 
     fn waiters(&self) -> &Waiters {

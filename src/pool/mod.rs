@@ -53,6 +53,51 @@ macro_rules! stats_methods {
     };
 }
 
+/// `alloc_async` and `alloc_value_async` of a pool kind whose handle is `&Self` and
+/// whose value type is `T`, each with the docs the invocation gives it.
+macro_rules! async_methods {
+    (
+        $(#[$alloc_doc:meta])*
+        fn alloc_async;
+        $(#[$value_doc:meta])*
+        fn alloc_value_async;
+    ) => {
+        $(#[$alloc_doc])*
+        #[cfg(feature = "async")]
+        pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
+            crate::AllocFuture::__new(self)
+        }
+
+        $(#[$value_doc])*
+        #[cfg(feature = "async")]
+        pub fn alloc_value_async(
+            &self,
+            value: T,
+        ) -> impl core::future::Future<Output = crate::Box<&Self, crate::Init>> + '_ {
+            let block = self.alloc_async();
+            async move { block.await.init(value) }
+        }
+    };
+}
+
+/// The `release` of the pools that own a free list (`Pool`, `StaticPool`): the
+/// statistics first (see `stats.rs` for why before the push), the push, then the
+/// first waiter's wake-up.
+///
+/// # Safety
+/// `block` is a block of the pool that owns `list`, taken from it and unused.
+unsafe fn release_block<T>(
+    list: &crate::free_list::FreeList,
+    stats: &crate::stats::Counters,
+    waiters: &crate::wait::Waiters,
+    block: core::ptr::NonNull<crate::Block<T>>,
+) {
+    stats.on_release();
+    // SAFETY: the block belongs to this list and is unused (the caller's promise).
+    unsafe { list.push(crate::Block::link(block)) };
+    waiters.on_release();
+}
+
 mod arc;
 mod instance;
 mod object;

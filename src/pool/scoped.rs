@@ -178,50 +178,42 @@ impl<'buf, T> ScopedPool<'buf, T> {
         Box::alloc_in(self)
     }
 
-    /// Waits for a free block (feature `async`); see
-    /// [`Pool::alloc_async`](crate::Pool::alloc_async).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, ScopedPool};
-    ///
-    /// let mut blocks = [const { Block::<[u8; 16]>::new() }; 1];
-    /// let pool = ScopedPool::new(&mut blocks);
-    /// std::thread::scope(|s| {
-    ///     let held = pool.alloc().unwrap();
-    ///     s.spawn(move || drop(held)); // frees the only block
-    ///     let block = futures_executor::block_on(pool.alloc_async()); // waits for it
-    ///     assert_eq!(block.init([1; 16])[15], 1);
-    /// });
-    /// ```
-    #[cfg(feature = "async")]
-    pub fn alloc_async(&self) -> crate::AllocFuture<&Self> {
-        crate::AllocFuture::__new(self)
-    }
+    async_methods! {
+        /// Waits for a free block (feature `async`); see
+        /// [`Pool::alloc_async`](crate::Pool::alloc_async).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, ScopedPool};
+        ///
+        /// let mut blocks = [const { Block::<[u8; 16]>::new() }; 1];
+        /// let pool = ScopedPool::new(&mut blocks);
+        /// std::thread::scope(|s| {
+        ///     let held = pool.alloc().unwrap();
+        ///     s.spawn(move || drop(held)); // frees the only block
+        ///     let block = futures_executor::block_on(pool.alloc_async()); // waits for it
+        ///     assert_eq!(block.init([1; 16])[15], 1);
+        /// });
+        /// ```
+        fn alloc_async;
 
-    /// Waits for a free block and moves `value` into it (feature `async`); see
-    /// [`Pool::alloc_value_async`](crate::Pool::alloc_value_async).
-    ///
-    /// # Examples
-    /// ```
-    /// use blockpool::{Block, ScopedPool};
-    ///
-    /// let mut blocks = [const { Block::<u32>::new() }; 1];
-    /// let pool = ScopedPool::new(&mut blocks);
-    /// std::thread::scope(|s| {
-    ///     let held = pool.alloc_value(1).unwrap();
-    ///     s.spawn(move || drop(held));
-    ///     let block = futures_executor::block_on(pool.alloc_value_async(2));
-    ///     assert_eq!(*block, 2);
-    /// });
-    /// ```
-    #[cfg(feature = "async")]
-    pub fn alloc_value_async(
-        &self,
-        value: T,
-    ) -> impl core::future::Future<Output = crate::Box<&Self, crate::Init>> + '_ {
-        let block = self.alloc_async();
-        async move { block.await.init(value) }
+        /// Waits for a free block and moves `value` into it (feature `async`); see
+        /// [`Pool::alloc_value_async`](crate::Pool::alloc_value_async).
+        ///
+        /// # Examples
+        /// ```
+        /// use blockpool::{Block, ScopedPool};
+        ///
+        /// let mut blocks = [const { Block::<u32>::new() }; 1];
+        /// let pool = ScopedPool::new(&mut blocks);
+        /// std::thread::scope(|s| {
+        ///     let held = pool.alloc_value(1).unwrap();
+        ///     s.spawn(move || drop(held));
+        ///     let block = futures_executor::block_on(pool.alloc_value_async(2));
+        ///     assert_eq!(*block, 2);
+        /// });
+        /// ```
+        fn alloc_value_async;
     }
 
     /// Takes a free block and moves `value` into it; gives `value` back when all are in

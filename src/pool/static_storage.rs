@@ -341,10 +341,8 @@ unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {
-        self.stats.on_release();
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
-        unsafe { self.list.push(Block::link(block)) };
-        self.waiters.on_release();
+        unsafe { super::release_block(&self.list, &self.stats, &self.waiters, block) };
     }
 
     fn waiters(&self) -> &Waiters {
