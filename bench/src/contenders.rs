@@ -75,6 +75,43 @@ fn get(p: *const u64) -> u64 {
     unsafe { ptr::read_volatile(p) }
 }
 
+/// The `Contender` methods of a peer whose handle is a box of one block: `alloc` writes
+/// `v` into the box that `$take` (an `Option`) gives, `read` and `position` use the
+/// box's pointer, and `free` drops it unless a `free` is given.
+macro_rules! box_contender_methods {
+    (|$this:ident| $take:expr $(, free = |$fthis:ident, $h:ident| $free:expr)?) => {
+        #[inline]
+        fn alloc(&self, v: u64) -> Option<Self::H> {
+            let $this = self;
+            let mut b = $take?;
+            put(b.as_mut_ptr().cast(), v);
+            Some(b)
+        }
+        #[inline]
+        fn read(&self, h: &Self::H) -> u64 {
+            get(h.as_ptr().cast())
+        }
+        box_contender_methods!(@free $(|$fthis, $h| $free)?);
+        #[inline]
+        fn position(&self, h: &Self::H) -> Option<usize> {
+            Some(h.as_ptr() as usize)
+        }
+    };
+    (@free) => {
+        #[inline]
+        fn free(&self, h: Self::H) {
+            drop(h)
+        }
+    };
+    (@free |$fthis:ident, $h:ident| $free:expr) => {
+        #[inline]
+        fn free(&self, $h: Self::H) {
+            let $fthis = self;
+            $free
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------
 // blockpool, through any pool handle: a `pool!` singleton (the subject: the targets are
 // checked on this row; its boxes are one pointer) or an instance `Pool` (its boxes carry
@@ -133,24 +170,7 @@ where
     P: blockpool::PoolHandle<Data = [u64; W]> + Copy + Send + Sync + 'static,
 {
     type H = blockpool::Box<P, blockpool::Uninit>;
-    #[inline]
-    fn alloc(&self, v: u64) -> Option<Self::H> {
-        let mut b = blockpool::Box::alloc_in(self.0)?;
-        put(b.as_mut_ptr().cast(), v);
-        Some(b)
-    }
-    #[inline]
-    fn read(&self, h: &Self::H) -> u64 {
-        get(h.as_ptr().cast())
-    }
-    #[inline]
-    fn free(&self, h: Self::H) {
-        drop(h)
-    }
-    #[inline]
-    fn position(&self, h: &Self::H) -> Option<usize> {
-        Some(h.as_ptr() as usize)
-    }
+    box_contender_methods!(|this| blockpool::Box::alloc_in(this.0));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -178,24 +198,7 @@ macro_rules! heapless09_contender {
 
         impl Contender for $ty {
             type H = heapless09::pool::boxed::Box<$pool>;
-            #[inline]
-            fn alloc(&self, v: u64) -> Option<Self::H> {
-                let mut b = $pool.alloc(MaybeUninit::uninit()).ok()?;
-                put(b.as_mut_ptr().cast(), v);
-                Some(b)
-            }
-            #[inline]
-            fn read(&self, h: &Self::H) -> u64 {
-                get(h.as_ptr().cast())
-            }
-            #[inline]
-            fn free(&self, h: Self::H) {
-                drop(h)
-            }
-            #[inline]
-            fn position(&self, h: &Self::H) -> Option<usize> {
-                Some(h.as_ptr() as usize)
-            }
+            box_contender_methods!(|_this| $pool.alloc(MaybeUninit::uninit()).ok());
         }
     };
 }
@@ -245,25 +248,11 @@ impl<const W: usize> Heapless07<W> {
 
 impl<const W: usize> Contender for Heapless07<W> {
     type H = heapless07::pool::Box<MaybeUninit<[u64; W]>>;
-    #[inline]
-    fn alloc(&self, v: u64) -> Option<Self::H> {
-        let mut b = self.pool.alloc()?.init(MaybeUninit::uninit());
-        put(b.as_mut_ptr().cast(), v);
-        Some(b)
-    }
-    #[inline]
-    fn read(&self, h: &Self::H) -> u64 {
-        get(h.as_ptr().cast())
-    }
-    #[inline]
-    fn free(&self, h: Self::H) {
-        // 0.7's instance boxes do not return themselves when dropped.
-        self.pool.free(h)
-    }
-    #[inline]
-    fn position(&self, h: &Self::H) -> Option<usize> {
-        Some(h.as_ptr() as usize)
-    }
+    // 0.7's instance boxes do not return themselves when dropped: `free` gives them back.
+    box_contender_methods!(
+        |this| this.pool.alloc().map(|b| b.init(MaybeUninit::uninit())),
+        free = |this, h| this.pool.free(h)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -283,24 +272,7 @@ macro_rules! atomic_pool_contender {
 
         impl Contender for $ty {
             type H = atomic_pool::Box<$pool>;
-            #[inline]
-            fn alloc(&self, v: u64) -> Option<Self::H> {
-                let mut b = atomic_pool::Box::<$pool>::new(MaybeUninit::uninit())?;
-                put(b.as_mut_ptr().cast(), v);
-                Some(b)
-            }
-            #[inline]
-            fn read(&self, h: &Self::H) -> u64 {
-                get(h.as_ptr().cast())
-            }
-            #[inline]
-            fn free(&self, h: Self::H) {
-                drop(h)
-            }
-            #[inline]
-            fn position(&self, h: &Self::H) -> Option<usize> {
-                Some(h.as_ptr() as usize)
-            }
+            box_contender_methods!(|_this| atomic_pool::Box::<$pool>::new(MaybeUninit::uninit()));
         }
     };
 }
