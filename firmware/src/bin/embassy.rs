@@ -115,13 +115,16 @@ struct Run {
 /// A SysTick period long enough for the executor to go idle between ticks, so that
 /// passes count wake-ups, not ticks.
 const SLOW: u32 = 40_000;
-/// The racing runs: each SysTick period drawn at random from `JITTER_MIN..JITTER_MIN +
-/// JITTER_RANGE` cycles (`reload: JITTER`), so that some ticks come while the thread is
-/// still reacting to the last one: frees then land inside the tasks' polls (in
-/// blockpool's queue code: registering, passing on, cancelling) at varying points.
+/// The racing runs: each SysTick period drawn at random, log-uniformly from
+/// `JITTER_MIN` to `JITTER_MIN << JITTER_OCTAVES` cycles (`reload: JITTER`): whatever
+/// the ratio of instructions to SysTick cycles (it differs between the QEMU machines and
+/// moves with `-icount shift=auto`), some ticks come while the thread is still busy with
+/// the last one, and frees land inside the tasks' polls (in blockpool's queue code:
+/// registering, passing on, cancelling) at varying points, while longer periods let
+/// the waiters wait.
 const JITTER: u32 = 0;
-const JITTER_MIN: u32 = 300;
-const JITTER_RANGE: u32 = 12_000;
+const JITTER_MIN: u32 = 128;
+const JITTER_OCTAVES: u32 = 9;
 const RUNS: [Run; 8] = [
     Run {
         waiters: 1,
@@ -749,7 +752,7 @@ fn run(executor: &'static Executor, syst: &mut SYST, r: &Run) -> RunStats {
     let ticks0 = TICKS.load(Relaxed);
     JITTERED.store(r.reload == JITTER, Relaxed);
     syst.set_reload(if r.reload == JITTER {
-        JITTER_MIN + JITTER_RANGE / 2
+        JITTER_MIN << (JITTER_OCTAVES / 2)
     } else {
         r.reload
     });
@@ -987,8 +990,9 @@ fn SysTick() {
         x ^= x >> 17;
         x ^= x << 5;
         RANDOM.store(x, Relaxed);
+        let low = JITTER_MIN << (x % JITTER_OCTAVES);
         // SAFETY: only this handler writes the reload register while SysTick runs.
-        unsafe { (*SYST::PTR).rvr.write(JITTER_MIN + x % JITTER_RANGE) };
+        unsafe { (*SYST::PTR).rvr.write(low + (x >> 8) % low) };
     }
     // One box a tick, two every third tick; only boxes from an earlier tick.
     let n = if now.is_multiple_of(3) { 2 } else { 1 };
