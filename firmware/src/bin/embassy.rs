@@ -45,9 +45,11 @@
 //!   SysTick stopped, the pool hands out exactly its 2 blocks, then `None`;
 //! - waiters sleep: with the slow tick, at most 2 executor passes per served block (+ 4)
 //!   for every W, and without the canceller at most half a pass per block more than with
-//!   1 waiter; in every run at most 3 polls of waiting futures per block. A waiter that
-//!   polls itself again while waiting (as the old design's waiters beyond its 4 waker
-//!   slots did) makes the executor spin between ticks: thousands of passes per block.
+//!   1 waiter; in every run at most 3 polls of waiting futures per block; in the racing
+//!   runs at most 3 passes per block (one is the yield), and at least 10 of their frees
+//!   must land inside a poll. A waiter that polls itself again while waiting (as the old
+//!   design's waiters beyond its 4 waker slots did) makes the executor spin between
+//!   ticks: thousands of passes per block.
 //!
 //! A failed order check prints the model's last events first.
 //!
