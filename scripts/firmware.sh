@@ -22,7 +22,11 @@
 #     binary whose size does not grow with its pool's block count;
 #  8. RISC-V (riscv32imac, riscv32imc; critical-section backend) under
 #     qemu-system-riscv32 -machine virt: thread code against the CLINT machine-timer
-#     interrupt on three pools (firmware-riscv/), plus its negative control.
+#     interrupt on three pools (firmware-riscv/), plus its negative control;
+#  9. blockpool's `alloc_async` under embassy-executor on the M3 (thread-mode raw
+#     executor, frees in SysTick, 1 to 12 waiters, a canceller): FIFO order, one wake per
+#     free, executor passes per block bounded; plus two negative controls (a waiter that
+#     jumps the queue, a busy-polling waiter).
 #
 # Self-sufficient on a fresh Debian 12 machine with rustup (installs targets, QEMU and
 # llvm-objdump when missing). Exits non-zero on any failure. A few minutes.
@@ -181,6 +185,12 @@ for t in thumbv7m-none-eabi thumbv7em-none-eabihf "${V8M_BASE[@]}"; do
 done
 # ... and with `single-core`: the push's in-window attempt interrupted as well.
 HOOKS=1 step "build thumbv7em window (single-core)" build thumbv7em-none-eabihf window window-single --features test-hooks,single-core
+# The embassy-executor firmware (the only build with blockpool's `async` feature) and its
+# negative controls.
+step "build thumbv7m embassy" build thumbv7m-none-eabi embassy embassy --features embassy
+for control in embassy-jumper embassy-busy; do
+    step "build $control" build thumbv7m-none-eabi embassy "$control" --features "$control"
+done
 
 # run MACHINE ELF [extra qemu args...]: runs a firmware; its exit status is the verdict.
 run() {
@@ -476,6 +486,26 @@ done
 section "8. RISC-V negative control: a block leaked on purpose must fail the run"
 step "build riscv selftest-leak" rv_build riscv32imac-unknown-none-elf riscv-selftest-leak --features selftest-leak
 step "riscv negative control (leak)" rv_leak_control
+
+# ---------------------------------------------------------------- 9. embassy
+# firmware/src/bin/embassy.rs: waiting futures under embassy-executor's raw executor in
+# thread mode, blocks freed by the SysTick handler; the firmware checks the order, the
+# wake-ups, the cancellations, every block, and bounds the executor's passes per block.
+section "9. embassy-executor: thumbv7m-none-eabi on lm3s6965evb, frees in SysTick"
+step "embassy thumbv7m on lm3s6965evb" run lm3s6965evb "$out/thumbv7m-none-eabi/embassy" -icount shift=auto
+# embassy_control NAME MESSAGE: the control firmware NAME must fail, with MESSAGE.
+embassy_control() {
+    local name="$1" want="$2" elf="$out/thumbv7m-none-eabi/$1"
+    [ -f "$elf" ] || { echo "not built"; return 1; }
+    if run lm3s6965evb "$elf" -icount shift=auto | tee "$out/$name.log"; then
+        echo "FAIL: the embassy firmware passed although $name was built in"; return 1
+    fi
+    grep -q "$want" "$out/$name.log" || { echo "FAIL: it failed, but not with '$want'"; return 1; }
+    echo "  -> failed as it must ('$want')"
+}
+section "9. embassy negative controls: a queue-jumping waiter must fail the order checks, a busy-polling one the passes check"
+step "embassy negative control (jumper)" embassy_control embassy-jumper "FAIL: order"
+step "embassy negative control (busy)" embassy_control embassy-busy "FAIL: passes grow"
 
 # ---------------------------------------------------------------- verdict
 if [ "${#failed[@]}" -ne 0 ]; then
