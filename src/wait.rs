@@ -6,6 +6,10 @@
 //! reach it: in one lock-free waker slot (`Slot`, the algorithm of `futures`'
 //! `AtomicWaker`). A free pushes its block and wakes that slot: one waiter per freed
 //! block, never a lock, from any context (thread, interrupt handler, signal handler).
+//! (For a moment during a hand-off the slot still holds the waker of the waiter just
+//! served, until `pass_on` registers the next one; a free in that moment wakes the
+//! served one, and the wake-up is not lost: `pass_on`'s next try sees that free's
+//! block and hands it on. The embassy firmware saw it happen.)
 //!
 //! The queue itself is touched only by the futures (`poll` and `drop`), never by a free,
 //! inside a critical section ([`critical_section::with`]; under `--cfg blockpool_loom`,
