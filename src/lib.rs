@@ -464,6 +464,38 @@ pub use wait::AllocFuture;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::wait::Waiters;
+
+    /// What an invocation of the hidden `__forward_pool_handle!` must give: a value
+    /// only `unsafe` code can make, because that macro implements [`PoolHandle`] by
+    /// forwarding to a pool the invocation names, and a wrong pool (or one that changes
+    /// from call to call) would put blocks on the wrong free list. `pool!` and
+    /// `arc_pool!` make it for their own `static` pool; a user has no reason to.
+    ///
+    /// Safe code cannot make one, so it cannot invoke the macro:
+    /// ```compile_fail,E0133
+    /// use blockpool::StaticPool;
+    ///
+    /// static POOL: StaticPool<u8, 1> = StaticPool::new();
+    /// #[derive(Clone, Copy)]
+    /// struct Mine;
+    /// blockpool::__forward_pool_handle! {
+    ///     promise: blockpool::__private::ForwardingPromise::new(), // error: unsafe fn
+    ///     impl[] for Mine, Data = u8, to |_this| &POOL
+    /// }
+    /// ```
+    ///
+    /// [`PoolHandle`]: crate::PoolHandle
+    pub struct ForwardingPromise(());
+
+    impl ForwardingPromise {
+        /// # Safety
+        /// The pool that the `__forward_pool_handle!` invocation forwards to is, on
+        /// every call, the one pool that all of the handle's blocks come from and go
+        /// back to.
+        pub const unsafe fn new() -> Self {
+            Self(())
+        }
+    }
 }
 
 /// Expands to its input with the `async` feature, to nothing without (for `pool!`,

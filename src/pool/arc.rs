@@ -1105,6 +1105,8 @@ impl<T, const N: usize> Default for ArcPool<T, N> {
 
 // SAFETY: forwarded to the `StaticPool` underneath, which upholds the contract.
 crate::__forward_pool_handle! {
+    // SAFETY: an `ArcPool`'s blocks all come from its own inner `StaticPool`.
+    promise: unsafe { crate::__private::ForwardingPromise::new() },
     impl[T, const N: usize] for &'static ArcPool<T, N>, Data = ArcInner<T>, to |this| &this.pool
 }
 

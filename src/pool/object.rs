@@ -236,6 +236,8 @@ struct Slots<T: 'static, const N: usize>(&'static ObjectPool<T, N>);
 // SAFETY: forwarded to the inner `StaticPool`, which upholds the contract; `take` takes
 // its blocks from it too, and filling a fresh block writes only into the block just taken.
 crate::__forward_pool_handle! {
+    // SAFETY: a `Slots` always names the one `StaticPool` of its `ObjectPool`.
+    promise: unsafe { crate::__private::ForwardingPromise::new() },
     impl[T, const N: usize] for Slots<T, N>, Data = T, to |this| &this.0.pool,
     fn take(&self) -> Option<NonNull<Block<T>>> {
         let (block, fresh) = self.0.pool.take_block()?;

@@ -241,5 +241,7 @@ impl<'buf, T> ScopedPool<'buf, T> {
 // SAFETY: forwarded to the inner `Pool`, which upholds the contract; the blocks stay
 // valid for as long as `self` is borrowed (they are borrowed for `'buf`, longer).
 crate::__forward_pool_handle! {
+    // SAFETY: a `ScopedPool`'s blocks all come from its own inner `Pool`.
+    promise: unsafe { crate::__private::ForwardingPromise::new() },
     impl[T] for &ScopedPool<'_, T>, Data = T, to |this| &this.pool
 }

@@ -252,10 +252,11 @@ macro_rules! __pool_singleton {
             $($functions)*
         }
 
-        // SAFETY: every call goes to the same `static` pool, `instance()`, whose own
-        // handle upholds the contract.
         $($cfg)*
         $crate::__forward_pool_handle! {
+            // SAFETY: every call goes to the same `static` pool, `instance()`, declared
+            // right above in this expansion, whose own handle upholds the contract.
+            promise: unsafe { $crate::__private::ForwardingPromise::new() },
             impl[] for $name, Data = $payload, to |_this| $name::instance()
         }
     };
@@ -331,9 +332,11 @@ macro_rules! __pool_singleton {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __forward_pool_handle {
-    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty,
+    (promise: $promise:expr,
+        impl[$($generics:tt)*] for $handle:ty, Data = $data:ty,
         to |$this:ident| $pool:expr $(,)?) => {
         $crate::__forward_pool_handle! {
+            promise: $promise,
             impl[$($generics)*] for $handle, Data = $data, to |$this| $pool,
             fn take(&self) -> ::core::option::Option<::core::ptr::NonNull<$crate::Block<$data>>> {
                 let $this = self;
@@ -348,10 +351,14 @@ macro_rules! __forward_pool_handle {
             }
         }
     };
-    (impl[$($generics:tt)*] for $handle:ty, Data = $data:ty, to |$this:ident| $pool:expr,
+    (promise: $promise:expr,
+        impl[$($generics:tt)*] for $handle:ty, Data = $data:ty, to |$this:ident| $pool:expr,
         $($take:tt)+) => {
+        // The invocation's `unsafe` promise (`ForwardingPromise::new`): safe code cannot
+        // use this macro to forward to a pool of its choosing.
+        const _: $crate::__private::ForwardingPromise = $promise;
         // SAFETY: every call goes to the same pool, whose own handle upholds the contract
-        // (the invocation says why it is the blocks' pool); a `take` given instead hands
+        // (the invocation promised it is the blocks' pool); a `take` given instead hands
         // out that pool's blocks only.
         unsafe impl<$($generics)*> $crate::PoolHandle for $handle {
             type Data = $data;
