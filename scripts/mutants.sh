@@ -192,9 +192,9 @@ expect: survivor: reaching the limit takes 2^63 increments on a 64-bit host (2^3
 kill: host --test arc
 
 name: stats_release_after_push
-file: src/pool/instance.rs
-old: self.stats.on_release();\n        // SAFETY: the block came from our `take` and is unused (the caller's promise).\n        unsafe { self.list.push(Block::link(block)) };
-new: // SAFETY: the block came from our `take` and is unused (the caller's promise).\n        unsafe { self.list.push(Block::link(block)) };\n        self.stats.on_release();
+file: src/pool/mod.rs
+old: stats.on_release();\n    // SAFETY: the block belongs to this list and is unused (the caller's promise).\n    unsafe { list.push(crate::Block::link(block)) };
+new: // SAFETY: the block belongs to this list and is unused (the caller's promise).\n    unsafe { list.push(crate::Block::link(block)) };\n    stats.on_release();
 expect: caught
 kill: loom --features stats loom_stats in_use_never_exceeds_capacity
 
