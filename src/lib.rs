@@ -439,9 +439,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 mod asan;
 mod block;
 mod boxed;
+mod cache;
 mod counter;
 mod free_list;
 mod pool;
@@ -451,6 +455,7 @@ mod wait;
 
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
+pub use cache::LocalCache;
 pub use pool::{
     Arc, ArcBlock, ArcInner, ArcPool, Object, ObjectPool, Pool, ScopedPool, StaticPool, Weak,
 };
@@ -463,7 +468,12 @@ pub use wait::AllocFuture;
 /// (a `Waiters` can be neither made nor used outside this crate). Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(all(feature = "std", not(blockpool_loom)))]
+    pub use crate::cache::thread as thread_cache;
+    pub use crate::cache::Shared as CacheShared;
     pub use crate::wait::Waiters;
+    #[cfg(all(feature = "std", not(blockpool_loom)))]
+    pub use std::thread_local;
 
     /// What an invocation of the hidden `__forward_pool_handle!` must give: a value
     /// only `unsafe` code can make, because that macro implements [`PoolHandle`] by
