@@ -247,7 +247,7 @@ mod thread_local {
             .map(|t| {
                 let tx = tx.clone();
                 thread::spawn(move || {
-                    for i in 0..2_000u64 {
+                    for i in 0..if cfg!(miri) { 20 } else { 2_000u64 } {
                         let b = loop {
                             if let Ok(b) = Packets::alloc_value([t, i, !t, !i]) {
                                 break b;

@@ -76,6 +76,7 @@ impl<T, const CAP: usize> ThreadCache<T, CAP> {
         }
         self.state.store(BUSY, Ordering::Relaxed);
         compiler_fence(Ordering::SeqCst);
+        hook::in_window();
         // SAFETY: the busy mark is ours: no other operation on this cache runs until we
         // clear it (a handler that interrupts us sees it and stays out; other threads
         // have their own caches), so this is the only reference.
@@ -98,6 +99,41 @@ impl<T, const CAP: usize> ThreadCache<T, CAP> {
         self.state
             .store(if registered { IDLE } else { GONE }, Ordering::Relaxed);
         registered
+    }
+}
+
+/// A hook that runs inside every operation's busy window, right after the mark: the
+/// signal-handler tests raise a signal there, so the handler always finds the cache busy.
+/// Compiled to nothing without `--cfg blockpool_test_hooks` (tests only).
+pub mod hook {
+    #[cfg(blockpool_test_hooks)]
+    use core::sync::atomic::{AtomicPtr, Ordering};
+
+    #[cfg(blockpool_test_hooks)]
+    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+    /// Sets (or with `None` clears) the function every thread-cache operation calls
+    /// inside its busy window.
+    #[cfg(blockpool_test_hooks)]
+    pub fn set_cache_window_hook(hook: Option<fn()>) {
+        HOOK.store(
+            hook.map_or(core::ptr::null_mut(), |f| f as *mut ()),
+            Ordering::SeqCst,
+        );
+    }
+
+    #[inline(always)]
+    pub(super) fn in_window() {
+        #[cfg(blockpool_test_hooks)]
+        {
+            let raw = HOOK.load(Ordering::SeqCst);
+            if !raw.is_null() {
+                // SAFETY: only `set_cache_window_hook` stores non-null values, and those
+                // are `fn()` pointers.
+                let hook: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(raw) };
+                hook();
+            }
+        }
     }
 }
 

@@ -383,7 +383,7 @@ impl FreeList {
         if max == 0 {
             return 0;
         }
-        // Acquire: as in `pop_strided`.
+        // Acquire: as in `pop_strided` (the top block's push, its link, its payload).
         let mut current = self.head.load(Ordering::Acquire);
         'retry: loop {
             if index_of(current) == NIL {

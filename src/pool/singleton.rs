@@ -6,7 +6,29 @@
 /// - `pool!(A: T)` declares a pool that grows from memory you give it
 ///   ([`A::grow`](crate::Pool::grow), [`A::grow_exact`](crate::Pool::grow_exact));
 /// - `pool!(A: T, blocks = N)` declares one with `N` blocks of storage in a `static`,
-///   ready to use, with no `unsafe` anywhere.
+///   ready to use, with no `unsafe` anywhere;
+/// - either followed by `, thread_cache = C` (feature `std`) puts a cache of up to `C`
+///   blocks per thread in front of it: `A::alloc()` and the drop of a `Box<A>` use the
+///   calling thread's cache, exchanging `C / 2` blocks at a time with the shared list,
+///   and `A::flush_thread_cache()` returns the thread's blocks at once (so does the
+///   thread's exit). See "Caches" in the crate docs for the stranding and signal-safety
+///   rules.
+///
+/// ```
+/// # #[cfg(feature = "std")]
+/// # {
+/// use blockpool::pool;
+///
+/// pool!(Frames: [u8; 1500], blocks = 64, thread_cache = 8);
+///
+/// let frame = Frames::alloc_value([0; 1500]).unwrap(); // the thread's cache refills: 4
+/// let worker = std::thread::spawn(move || drop(frame)); // into the worker's cache
+/// worker.join().unwrap(); // its exit returns it to the pool
+/// assert!(Frames::flush_thread_cache()); // and this thread's 3
+/// # #[cfg(feature = "stats")]
+/// assert_eq!(Frames::instance().stats().in_use, 0);
+/// # }
+/// ```
 ///
 /// A visibility and these attributes may precede the name; any other attribute is a
 /// compile error (never silently ignored):
@@ -87,8 +109,9 @@
 /// ```
 ///
 /// # The singleton's functions
-/// `A::alloc()`, `A::alloc_value(value)`, `A::from_raw(ptr)`, `A::instance()` and, with
-/// the `async` feature, `A::alloc_async()`; `A::grow` and `A::grow_exact` for
+/// `A::alloc()`, `A::alloc_value(value)`, `A::from_raw(ptr)`, `A::instance()`, with
+/// `thread_cache = C` `A::flush_thread_cache()`, and, with the `async` feature,
+/// `A::alloc_async()`; `A::grow` and `A::grow_exact` for
 /// `pool!(A: T)` (above). They are associated functions (`A::alloc()`, not
 /// `A.alloc()`) and do what the same methods of the pool behind `A` do:
 ///
