@@ -18,7 +18,6 @@
 //! and 10^6. `harness = false`: the signals must
 //! land on this one thread.
 
-use std::cell::UnsafeCell;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -27,7 +26,8 @@ use blockpool::{pool, Block, Box};
 
 #[path = "common/signals.rs"]
 mod signals;
-use signals::{install, set_timer};
+use signals::injection::Injection;
+use signals::{env, install, set_timer};
 
 const BLOCKS: usize = 16;
 type Slot = [usize; 3];
@@ -36,7 +36,6 @@ pool!(Cached: Slot, blocks = BLOCKS, thread_cache = 4);
 
 static IN_USE: [AtomicBool; BLOCKS] = [const { AtomicBool::new(false) }; BLOCKS];
 static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
-static INJECTIONS: AtomicUsize = AtomicUsize::new(0);
 static DUPLICATED: AtomicUsize = AtomicUsize::new(0);
 static OVERWRITTEN: AtomicUsize = AtomicUsize::new(0);
 static EXHAUSTED: AtomicUsize = AtomicUsize::new(0);
@@ -84,60 +83,27 @@ extern "C" fn on_timer(_: libc::c_int) {
 static IN_BUSY_WINDOW: AtomicBool = AtomicBool::new(false);
 static HANDLER_SAW_BUSY: AtomicUsize = AtomicUsize::new(0);
 
-/// The block an ABA-injected handler keeps until its next run. Touched only by that
-/// handler (not re-entrant: its signal is blocked while it runs) and by `main` once the
-/// injections are off.
-struct HandlerSlot(UnsafeCell<Option<Box<Cached>>>);
-// SAFETY: see above: never accessed from two contexts at once.
-unsafe impl Sync for HandlerSlot {}
-static KEPT: HandlerSlot = HandlerSlot(UnsafeCell::new(None));
-static IN_INJECTED_HANDLER: AtomicBool = AtomicBool::new(false);
+static INJECTION: Injection<Box<Cached>> = Injection::new();
 
 extern "C" fn on_injected(_: libc::c_int) {
-    IN_INJECTED_HANDLER.store(true, Relaxed);
-    let run = INJECTIONS.fetch_add(1, Relaxed);
     // Inside the cache's busy window, the flush must fail: the handler cannot use the
     // cache (its allocations below go to the shared list).
     if IN_BUSY_WINDOW.swap(false, Relaxed) && !Cached::flush_thread_cache() {
         HANDLER_SAW_BUSY.fetch_add(1, Relaxed);
     }
-    let a = take(3, run);
-    let b = take(4, run);
-    // SAFETY: only this handler (not re-entrant) uses `KEPT` while injections run.
-    let kept = unsafe { &mut *KEPT.0.get() };
-    if let Some(previous) = kept.take() {
-        give_back(previous);
-    }
-    if let Some(a) = a {
-        give_back(a);
-    }
-    *kept = b;
-    IN_INJECTED_HANDLER.store(false, Relaxed);
+    // Owners 3 and 4; see `Injection::pop_pop_push`.
+    INJECTION.pop_pop_push(|k, run| take(3 + k, run), give_back);
 }
 
-#[cfg(blockpool_test_hooks)]
-static INJECTING: AtomicBool = AtomicBool::new(false);
-#[cfg(blockpool_test_hooks)]
-static VISITS: AtomicUsize = AtomicUsize::new(0);
-
-/// Raises the handler in every other window (see `tests/signal_handler.rs`).
+/// The window hooks: raise the handler in every other window, saying which kind.
 #[cfg(blockpool_test_hooks)]
 fn inject(busy_window: bool) {
-    if INJECTING.load(Relaxed)
-        && !IN_INJECTED_HANDLER.load(Relaxed)
-        && VISITS.fetch_add(1, Relaxed) % 2 == 0
-    {
+    if !INJECTION.in_handler.load(Relaxed) {
         IN_BUSY_WINDOW.store(busy_window, Relaxed);
-        // SAFETY: `raise` is async-signal-safe; the handler is installed.
-        unsafe { libc::raise(libc::SIGUSR1) };
+        if !INJECTION.raise_in_window(libc::SIGUSR1) {
+            IN_BUSY_WINDOW.store(false, Relaxed);
+        }
     }
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Thread mode's loop: alloc, stamp, check, free, through the thread's cache; every
@@ -216,7 +182,7 @@ fn main() {
             ("injected inside the cache's busy window", true),
             ("injected inside the shared list's pop windows", false),
         ] {
-            INJECTIONS.store(0, Relaxed);
+            let before = INJECTION.runs.load(Relaxed);
             HANDLER_SAW_BUSY.store(0, Relaxed);
             if busy_window {
                 blockpool::testing::set_cache_window_hook(Some(|| inject(true)));
@@ -224,16 +190,15 @@ fn main() {
                 blockpool::testing::set_pop_window_hook(Some(|| inject(false)));
             }
             let start = Instant::now();
-            INJECTING.store(true, Relaxed);
-            let ops = main_loop(|| INJECTIONS.load(Relaxed) >= injections);
-            INJECTING.store(false, Relaxed);
+            INJECTION.on.store(true, Relaxed);
+            let ops = main_loop(|| INJECTION.runs.load(Relaxed) - before >= injections);
+            INJECTION.on.store(false, Relaxed);
             blockpool::testing::set_cache_window_hook(None);
             blockpool::testing::set_pop_window_hook(None);
-            // SAFETY: injections are off, so no handler touches `KEPT` any more.
-            if let Some(b) = unsafe { &mut *KEPT.0.get() }.take() {
+            if let Some(b) = INJECTION.take_kept() {
                 give_back(b);
             }
-            let injected = INJECTIONS.load(Relaxed);
+            let injected = INJECTION.runs.load(Relaxed) - before;
             let saw_busy = HANDLER_SAW_BUSY.load(Relaxed);
             println!("{phase}: {injected} injections, {ops} thread-mode frees in {:.1?}; handler found the cache busy {saw_busy} times", start.elapsed());
             let busy_ok = !busy_window || saw_busy == injected;

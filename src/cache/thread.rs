@@ -106,34 +106,20 @@ impl<T, const CAP: usize> ThreadCache<T, CAP> {
 /// signal-handler tests raise a signal there, so the handler always finds the cache busy.
 /// Compiled to nothing without `--cfg blockpool_test_hooks` (tests only).
 pub mod hook {
-    #[cfg(blockpool_test_hooks)]
-    use core::sync::atomic::{AtomicPtr, Ordering};
+    use crate::free_list::hook::Hook;
 
-    #[cfg(blockpool_test_hooks)]
-    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+    static CACHE_WINDOW: Hook = Hook::new();
 
     /// Sets (or with `None` clears) the function every thread-cache operation calls
     /// inside its busy window.
     #[cfg(blockpool_test_hooks)]
     pub fn set_cache_window_hook(hook: Option<fn()>) {
-        HOOK.store(
-            hook.map_or(core::ptr::null_mut(), |f| f as *mut ()),
-            Ordering::SeqCst,
-        );
+        CACHE_WINDOW.set(hook);
     }
 
     #[inline(always)]
     pub(super) fn in_window() {
-        #[cfg(blockpool_test_hooks)]
-        {
-            let raw = HOOK.load(Ordering::SeqCst);
-            if !raw.is_null() {
-                // SAFETY: only `set_cache_window_hook` stores non-null values, and those
-                // are `fn()` pointers.
-                let hook: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(raw) };
-                hook();
-            }
-        }
+        CACHE_WINDOW.call();
     }
 }
 
