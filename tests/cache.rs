@@ -83,11 +83,12 @@ fn exhaustion_and_values() {
     let c = cache.alloc_value("c".to_string()).unwrap();
     assert_eq!(cache.alloc_value("d".to_string()), Err("d".to_string()));
     assert_eq!(format!("{}{}{}", *a, *b, *c), "abc");
-    cache.free(a); // the failure above asked the caches to flush: `a` goes back too
-    assert_eq!(cache.len(), 0);
+    // The failure above asked the caches to flush; this one was empty then (its own
+    // refill failed), so it had nothing to give and keeps what comes now.
+    cache.free(a);
     drop(b); // to the shared list
     cache.free(c);
-    assert_eq!(cache.len(), 1);
+    assert_eq!(cache.len(), 2);
     drop(cache);
     assert_conserved(&POOL, 3);
 }

@@ -18,7 +18,8 @@ use crate::Block;
 ///   chain (`PoolHandle::release_batch`: one exchange).
 /// - both first compare the pool's flush-request count with the one seen last; if it
 ///   moved, another context found the shared list dry, and the magazine returns
-///   everything it holds before going on (`super::Shared`).
+///   everything it holds, then serves this one call from the pool directly
+///   (`super::Shared`).
 pub(crate) struct Magazine<T, const CAP: usize> {
     len: usize,
     seen: usize,
@@ -45,24 +46,27 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         self.len
     }
 
-    /// If the pool's flush-request count moved since we last looked, returns every
-    /// block to it and says so.
+    /// If the pool's flush-request count moved since we last looked and we hold blocks,
+    /// returns every block to it and says so (an empty magazine has nothing to give, and
+    /// its own failed refill raised a request too).
     #[inline(always)]
     fn honour_requests<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> bool {
         let requests = pool.cache_shared().requests();
         if requests == self.seen {
             return false;
         }
-        self.honour(pool, requests);
-        true
+        self.honour(pool, requests)
     }
 
-    /// Returns every block to `pool`, for the flush request numbered `requests`.
+    /// Notes the flush request numbered `requests` and returns every block to `pool`;
+    /// whether there were any.
     #[cold]
     #[inline(never)]
-    fn honour<P: PoolHandle<Data = T>>(&mut self, pool: &P, requests: usize) {
+    fn honour<P: PoolHandle<Data = T>>(&mut self, pool: &P, requests: usize) -> bool {
         self.seen = requests;
+        let held = self.len > 0;
         self.flush(pool);
+        held
     }
 
     /// A free block of `pool`: from the magazine, or from a refill; `None` when the
@@ -75,7 +79,11 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         if CAP == 0 || mem::size_of::<T>() == 0 {
             return pool.take();
         }
-        self.honour_requests(pool);
+        if self.honour_requests(pool) {
+            // Others ran dry: take just this one block, so that the flushed blocks stay
+            // where they can find them (a refill would take half of them back).
+            return pool.take();
+        }
         if self.len == 0 {
             return self.refill(pool);
         }

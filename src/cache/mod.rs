@@ -121,9 +121,20 @@ impl Shared {
     /// Asks every cache of the pool to return its blocks at its next operation (called
     /// when an allocation finds the shared list empty). Relaxed: it publishes nothing;
     /// the blocks come back through the free list's release pushes.
-    #[cold]
+    ///
+    /// A load and a store, not a read-modify-write: it sits on the empty path of every
+    /// uncached alloc, where an atomic read-modify-write cost the ARM fast path a
+    /// stack frame. Caches only compare the count with the one they saw last, so what
+    /// matters is that it moves: two requests at once may merge into one (both store the
+    /// same value, which still differs from what every cache saw before either), and a
+    /// requester that was preempted between its load and its store may put the count
+    /// back to a value some cache saw already; that cache then misses this request and
+    /// honours the next one. The requester itself never waits for the flush (its
+    /// allocation has failed already), so nothing blocks on a missed request.
+    #[inline(always)]
     pub(crate) fn request_flush(&self) {
-        crate::counter::fetch_add(&self.requests, 1, Ordering::Relaxed);
+        let requests = self.requests.load(Ordering::Relaxed);
+        self.requests.store(requests.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// The flush requests so far (wrapping).

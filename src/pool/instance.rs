@@ -445,12 +445,16 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     }
 
     fn take_waiting(&self) -> Option<NonNull<Block<T>>> {
-        let Some(link) = self.list.pop_strided(Block::<T>::STRIDE) else {
-            self.cache.request_flush();
-            return None;
-        };
-        self.stats.on_take();
-        Some(Block::from_link(link))
+        match self.list.pop_strided(Block::<T>::STRIDE) {
+            Some(link) => {
+                self.stats.on_take();
+                Some(Block::from_link(link))
+            }
+            None => {
+                self.cache.request_flush();
+                None
+            }
+        }
     }
 
     fn cache_shared(&self) -> &Shared {
