@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::Barrier;
 use std::thread;
 
-use blockpool::{pool, Block, Box, LocalCache, Pool, PoolHandle, StaticPool};
+use blockpool::{Block, Box, LocalCache, Pool, PoolHandle, StaticPool};
 
 /// Takes every block of `pool` (through the pool itself), checks they are `n` distinct
 /// blocks, and gives them back.
@@ -231,6 +231,7 @@ fn threads_with_local_caches_and_cross_thread_frees() {
 #[cfg(feature = "std")]
 mod thread_local {
     use super::*;
+    use blockpool::pool;
 
     pool!(Packets: [u64; 4], blocks = 64, thread_cache = 8);
 

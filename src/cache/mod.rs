@@ -134,7 +134,8 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn request_flush(&self) {
         let requests = self.requests.load(Ordering::Relaxed);
-        self.requests.store(requests.wrapping_add(1), Ordering::Relaxed);
+        self.requests
+            .store(requests.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// The flush requests so far (wrapping).
@@ -169,7 +170,7 @@ impl Shared {
 /// A cache of up to `CAP` free blocks of one pool, owned by one context: its
 /// [`alloc`](Self::alloc) and [`free`](Self::free) touch no shared memory while it holds
 /// blocks, and it exchanges blocks with the pool's shared free list in batches of
-/// `CAP / 2`. See the [module docs](self) for the stranding rule (at most `CAP` of the
+/// `CAP / 2`. See "Caches" in the [crate docs](crate) for the stranding rule (at most `CAP` of the
 /// pool's blocks sit here, invisible to other contexts, until a flush).
 ///
 /// The boxes it hands out are ordinary boxes of the pool: dropping one returns it to the
@@ -239,7 +240,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
     /// Takes a free block: from the cache, or, when it is empty, from a refill of
     /// `CAP / 2` blocks (one exchange of the shared list). `None` when the pool has no
     /// free block left; that also asks every cache of the pool to flush (see the
-    /// [module docs](self)).
+    /// [crate docs](crate), "Caches").
     ///
     /// # Examples
     /// ```
