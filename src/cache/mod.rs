@@ -170,8 +170,8 @@ impl Shared {
 /// A cache of up to `CAP` free blocks of one pool, owned by one context: its
 /// [`alloc`](Self::alloc) and [`free`](Self::free) touch no shared memory while it holds
 /// blocks, and it exchanges blocks with the pool's shared free list in batches of
-/// `CAP / 2`. See "Caches" in the [crate docs](crate) for the stranding rule (at most `CAP` of the
-/// pool's blocks sit here, invisible to other contexts, until a flush).
+/// `CAP / 2`. See "Caches" in the [crate docs](crate) for the stranding rule (at most
+/// `CAP` of the pool's blocks sit here, invisible to other contexts, until a flush).
 ///
 /// The boxes it hands out are ordinary boxes of the pool: dropping one returns it to the
 /// shared list; [`free`](Self::free) returns it to this cache instead.
