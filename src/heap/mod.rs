@@ -1,0 +1,115 @@
+//! [`Heap`]: a lock-free, interrupt-safe heap for `alloc` (`Vec`, `Box`, `String`,
+//! `BTreeMap`, …), built from size classes, each a free list of the pools' kind.
+//!
+//! ```
+//! use blockpool::Heap;
+//!
+//! // In a firmware: `#[global_allocator] static HEAP: Heap<16384> = Heap::new();`
+//! // (a 16 KiB arena in `.bss`; no `init`, no `unsafe`). As a value:
+//! static HEAP: Heap<16384> = Heap::new();
+//!
+//! let layout = core::alloc::Layout::new::<[u32; 10]>();
+//! let p = HEAP.try_alloc(layout).expect("arena full");
+//! assert_eq!(HEAP.usable_size(layout), Some(40));
+//! // SAFETY: `p` came from `HEAP` with `layout` and is freed once.
+//! unsafe { HEAP.free(p, layout) };
+//! ```
+//!
+//! # Classes and arena
+//! - **Classes.** A table of block sizes (the type parameter `C`, a [`SizeClasses`];
+//!   [`DefaultClasses`]: 27 classes, 8 to 2048 bytes, four per doubling). An allocation
+//!   goes to the smallest class whose blocks are at least as large as the layout's size
+//!   and as aligned as its alignment; `dealloc` finds the same class from the `Layout`
+//!   it is given, so allocations carry **no size header**. A size up to 1024 bytes finds
+//!   its class with one table load; larger ones scan the (few) larger classes.
+//! - **Arena.** `ARENA` bytes inside the heap, all zeros, so a `static` heap is
+//!   `.bss`. A class whose free list is empty carves one more block from the arena with
+//!   one atomic bump of the arena's top (a compare-and-swap; a critical section on
+//!   targets without one). **Carved memory is never returned to the arena**: a freed
+//!   block goes to its class's free list, where only that class reuses it. Firmware
+//!   with a steady mix of sizes reaches a steady state; a program whose sizes drift
+//!   fills the arena with blocks of classes it no longer uses.
+//! - **Blocks.** Each block is the free list's link (4 bytes on the pointer backends,
+//!   16 on the 64-bit CAS backend; see the crate's target table) right before the
+//!   payload. The link belongs to the free list only and is never part of the payload,
+//!   so a pop racing the block's new owner reads it without a data race (the pools'
+//!   rule, `src/block.rs`). A block of class `c` takes `SIZES[c]` bytes plus its link,
+//!   plus padding to the class's alignment.
+//! - **Bad input, documented results, never UB:**
+//!   - size 0: served like size 1 (a real block of the smallest class), and freed with
+//!     the same layout;
+//!   - a size above the largest class, or an alignment above what any large enough
+//!     class offers (at most [`MAX_ALIGN`], 16): `None` / `null`, counted in
+//!     [`HeapStats::rejected`];
+//!   - a class whose free list is empty when the arena has no room for another block:
+//!     `None` / `null`, even if other classes hold free blocks (blocks never change
+//!     class), counted in that class's [`ClassStats::failures`];
+//!   - `realloc` to a size of the same class returns the same pointer; to another
+//!     class, a new block, the contents copied, the old block freed (or `null` and the
+//!     old block untouched when the new class has no block).
+//! - **Knobs.** The arena size (`ARENA`), and the class table (`C`, with its number of
+//!   classes `N`): keep the classes a firmware uses, and nothing else is reserved for
+//!   the others (a class takes arena only when it carves).
+//!
+//! # Guarantees per target
+//! A heap's classes are free lists of the pools' kind, and its only other shared state
+//! (the arena's top, the statistics) is atomic counters, so the heap has exactly the
+//! guarantees of the pools' backend for the target, listed in the one table of the
+//! crate docs ("Guarantees per target"): lock-free and interrupt/signal-safe on the
+//! 64-bit CAS and ARM LL/SC backends (no interrupt is ever masked, nothing spins on
+//! another context), critical sections of a few instructions on the others (thumbv6m,
+//! riscv32). On the 64-bit CAS backend an arena holds at most
+//! [`Pool::MAX_BLOCKS`](crate::Pool::MAX_BLOCKS) × 8 bytes (128 MiB; a larger `ARENA`
+//! is a compile error).
+//!
+//! # The value form: `allocator-api2`
+//! With the `allocator-api2` feature, `&Heap` implements `allocator_api2::alloc::Allocator`,
+//! so `allocator_api2::vec::Vec::new_in(&heap)` (and `hashbrown`'s maps, `bumpalo`'s
+//! users, … all of which take that trait) draw from one heap instance. It is the stable
+//! mirror of `core`'s unstable `Allocator` (with its `nightly` feature, the very same
+//! trait), the one the no_std ecosystem already accepts, where a trait of our own would
+//! be accepted by no collection.
+//!
+//! # Measured costs
+//! `scripts/heap.sh` (step "firmware instruction counts") counts the instructions one
+//! call executes under QEMU, in one Cortex-M4F firmware with embedded-alloc 0.7's
+//! `LlffHeap` and `TlsfHeap` (each inside its critical section): see
+//! `firmware/src/bin/heap_cost.rs` and the numbers in the CHANGELOG entry that came with this
+//! module. The heap never masks interrupts on LL/SC targets; the peers mask them for
+//! every call.
+
+mod arena;
+#[cfg(not(blockpool_loom))]
+mod classes;
+#[cfg(not(blockpool_loom))]
+mod stats;
+
+#[cfg(all(feature = "allocator-api2", not(blockpool_loom)))]
+mod allocator_api;
+#[cfg(not(blockpool_loom))]
+mod global;
+
+#[cfg(not(blockpool_loom))]
+pub use classes::{DefaultClasses, SizeClasses, DEFAULT_CLASSES, MAX_ALIGN, MAX_CLASSES};
+#[cfg(all(feature = "stats", not(blockpool_loom)))]
+pub use stats::{ClassStats, HeapStats};
+
+#[cfg(not(blockpool_loom))]
+pub use global::Heap;
+
+/// The arena's bump, for the loom model (`tests/heap_loom.rs`): not part of the API.
+#[cfg(blockpool_loom)]
+#[doc(hidden)]
+pub mod loom_model {
+    /// Claims one block of `link + size` bytes (payload aligned to `align`) below
+    /// `capacity`; returns its payload's offset.
+    pub fn carve(
+        top: &crate::sync::AtomicUsize,
+        link: usize,
+        size: usize,
+        align: usize,
+        capacity: usize,
+    ) -> Option<usize> {
+        super::arena::carve(top, link, size, align, capacity).map(|c| c.payload)
+    }
+}
