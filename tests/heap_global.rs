@@ -23,10 +23,8 @@ struct Chained;
 // came from: `owns` tells the heap's blocks (inside its arena) from the others.
 unsafe impl GlobalAlloc for Chained {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout.
-        let p = unsafe { HEAP.alloc(layout) };
-        if !p.is_null() {
-            return p;
+        if let Some(p) = HEAP.try_alloc(layout) {
+            return p.as_ptr();
         }
         FROM_SYSTEM.fetch_add(1, Relaxed);
         // SAFETY: as above.
@@ -35,8 +33,9 @@ unsafe impl GlobalAlloc for Chained {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if HEAP.owns(ptr) {
-            // SAFETY: the block came from `HEAP.alloc` with this layout.
-            unsafe { HEAP.dealloc(ptr, layout) }
+            // SAFETY: the block came from `HEAP.try_alloc` with this layout (so it is
+            // not null).
+            unsafe { HEAP.free(std::ptr::NonNull::new_unchecked(ptr), layout) }
         } else {
             // SAFETY: it came from `System.alloc` with this layout.
             unsafe { System.dealloc(ptr, layout) }

@@ -9,9 +9,8 @@ use super::{Heap, SizeClasses};
 
 // SAFETY:
 // - a returned block is valid for its class's size (at least the layout's, the slice
-//   length we report) and aligned to the layout, until it is deallocated; the borrow
-//   `&'a Heap` keeps the heap in place and alive for as long as the allocator (and so
-//   every collection holding it) exists;
+//   length we report) and aligned to the layout, until it is deallocated; the heap is
+//   `'static`: it never moves and is never dropped;
 // - copies of a `&Heap` are the same heap: a block from one may be freed through
 //   another;
 // - `deallocate`'s layout "fits" the block: its size lies between the size asked for
@@ -22,15 +21,15 @@ use super::{Heap, SizeClasses};
 //   the above. A size within the block's class never reaches them through a `Vec`,
 //   which already sees the whole class size as its capacity.
 unsafe impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Allocator
-    for &Heap<ARENA, C, N>
+    for &'static Heap<ARENA, C, N>
 {
     /// # Examples
     /// ```
     /// use allocator_api2::vec::Vec;
     /// use blockpool::Heap;
     ///
-    /// let heap: Heap<4096> = Heap::new();
-    /// let mut v = Vec::new_in(&heap);
+    /// static HEAP: Heap<4096> = Heap::new();
+    /// let mut v = Vec::new_in(&HEAP);
     /// v.extend_from_slice(&[1u32, 2, 3]);
     /// assert_eq!(v.iter().sum::<u32>(), 6);
     /// ```

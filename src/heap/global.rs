@@ -9,6 +9,7 @@ use core::ptr::{self, NonNull};
 use super::arena;
 use super::classes::{DefaultClasses, Plan, SizeClasses, DEFAULT_CLASSES, MAX_ALIGN};
 use super::stats::ClassCounters;
+#[cfg(feature = "stats")]
 use crate::counter;
 use crate::free_list::{FreeList, Link, MAX_BLOCKS};
 use crate::sync::{AtomicUsize, Ordering};
@@ -27,11 +28,17 @@ struct Arena<const BYTES: usize>(UnsafeCell<[u8; BYTES]>);
 /// `#[global_allocator]` or as a value: see the [module docs](crate::heap) for the
 /// class and arena policy, bad input and the guarantees per target.
 ///
+/// The global allocator is a `&'static Heap` (`GlobalAlloc` is implemented for it), made
+/// in the allocator's own `static` from a heap `static` declared inside it:
+///
 /// ```
 /// use blockpool::Heap;
 ///
-/// // `#[global_allocator] static HEAP: Heap<32768> = Heap::new();` in a firmware.
-/// static HEAP: Heap<32768> = Heap::new();
+/// // In a firmware, with `#[global_allocator]` on it.
+/// static HEAP: &Heap<32768> = {
+///     static HEAP: Heap<32768> = Heap::new();
+///     &HEAP
+/// };
 ///
 /// let layout = core::alloc::Layout::new::<u64>();
 /// let p = HEAP.try_alloc(layout).unwrap();
@@ -43,24 +50,34 @@ struct Arena<const BYTES: usize>(UnsafeCell<[u8; BYTES]>);
 ///
 /// All zeros when made, so a `static` heap lands in `.bss` and needs no `init`.
 ///
-/// A heap remembers where its arena was when it was first used; a heap moved after
-/// that refuses every allocation (`None`) and ignores every free, so no free list can
-/// hand out memory where the heap used to be. (A `static` heap never moves; a heap
-/// used through `&Heap` cannot move while it is borrowed.)
-// `repr(C)`, arena first: the arena's address is the heap's.
+/// Allocating borrows the heap for `'static` (as [`StaticPool`](crate::StaticPool)
+/// does): its free lists remember blocks by their addresses inside the heap, so a heap
+/// that moved after use would hand out memory where it used to be. The `'static` borrow
+/// makes that a compile error, and costs the fast paths nothing (no run-time check):
+///
+/// ```compile_fail,E0597
+/// use blockpool::Heap;
+///
+/// let heap = Heap::<1024>::new();
+/// let layout = core::alloc::Layout::new::<u64>();
+/// let p = heap.try_alloc(layout); // error: `heap` would have to live for `'static`
+/// let moved = heap; // ... because moving it here would break its free lists
+/// ```
+///
+/// A heap that is not a `static` can be leaked: `Box::leak(Box::new(Heap::new()))`.
+// `repr(C)`, the free lists first: class `c`'s list is at the heap's address plus `c`
+// times a list's size (one instruction on ARM), and the arena last.
 #[repr(C)]
 pub struct Heap<const ARENA: usize, C = DefaultClasses, const N: usize = DEFAULT_CLASSES> {
-    arena: Arena<ARENA>,
-    /// The arena's address when the heap was first used (0: not yet).
-    base: AtomicUsize,
+    lists: [FreeList; N],
     /// Bytes of the arena carved so far.
     top: AtomicUsize,
     /// Layouts no class can hold.
     #[cfg(feature = "stats")]
     rejected: AtomicUsize,
-    lists: [FreeList; N],
     counters: [ClassCounters; N],
     classes: PhantomData<fn() -> C>,
+    arena: Arena<ARENA>,
 }
 
 // SAFETY: the arena's bytes are reached only through blocks, and each block belongs to
@@ -93,14 +110,13 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
             );
         };
         Self {
-            arena: Arena(UnsafeCell::new([0; ARENA])),
-            base: AtomicUsize::new(0),
+            lists: [const { FreeList::new() }; N],
             top: AtomicUsize::new(0),
             #[cfg(feature = "stats")]
             rejected: AtomicUsize::new(0),
-            lists: [const { FreeList::new() }; N],
             counters: [const { ClassCounters::new() }; N],
             classes: PhantomData,
+            arena: Arena(UnsafeCell::new([0; ARENA])),
         }
     }
 
@@ -137,36 +153,11 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
         self.class_of(layout).map(|class| C::SIZES[class])
     }
 
-    /// The arena's address, if the heap has not moved since it was first used (and
-    /// records it at the first use).
+    /// The arena's start.
     #[inline(always)]
-    fn placed(&self) -> Option<NonNull<u8>> {
-        let here = self.arena.0.get().cast::<u8>();
-        // Relaxed: `base` is only ever compared with the heap's own address; it
-        // publishes nothing. A heap moves only when nothing borrows it, so every use
-        // before a move happens before every use after it.
-        if self.base.load(Ordering::Relaxed) == here as usize {
-            NonNull::new(here)
-        } else {
-            self.place(here)
-        }
-    }
-
-    /// The first use of the heap (records the arena's address), or a moved heap.
-    #[cold]
-    #[inline(never)]
-    fn place(&self, here: *mut u8) -> Option<NonNull<u8>> {
-        match counter::compare_exchange(
-            &self.base,
-            0,
-            here as usize,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => NonNull::new(here),
-            Err(base) if base == here as usize => NonNull::new(here),
-            Err(_) => None,
-        }
+    fn arena_start(&self) -> NonNull<u8> {
+        // SAFETY: the address of a field of `self`: not null.
+        unsafe { NonNull::new_unchecked(self.arena.0.get().cast::<u8>()) }
     }
 
     /// Allocates a block for `layout`; `None` when no class serves the layout or its
@@ -186,29 +177,59 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
     /// # unsafe { HEAP.free(p, layout) };
     /// ```
     #[inline]
-    pub fn try_alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+    pub fn try_alloc(&'static self, layout: Layout) -> Option<NonNull<u8>> {
+        // The fast path: a small layout, a block on the class's list. Everything else
+        // is a tail call of a cold function, so the fast path needs no stack frame:
+        // `alloc_slow` (the layout as given) before the pop, `alloc_fresh` (the class
+        // only) when the list is empty.
+        match Plan::<C, N>::fast_class(layout) {
+            Some(class) => {
+                // SAFETY: `fast_class` returns only indices below `N`.
+                match unsafe { self.pop(class) } {
+                    Some(payload) => Some(payload),
+                    None => self.alloc_fresh(class),
+                }
+            }
+            _ => self.alloc_slow(layout),
+        }
+    }
+
+    /// Takes a block off class `class`'s list; its payload.
+    ///
+    /// # Safety
+    /// `class < N`.
+    #[inline(always)]
+    unsafe fn pop(&self, class: usize) -> Option<NonNull<u8>> {
+        // SAFETY: `class < N` (the caller's promise).
+        let link = unsafe { self.lists.get_unchecked(class) }.pop_strided(STRIDE)?;
+        // SAFETY: as above.
+        unsafe { self.counters.get_unchecked(class) }.on_take();
+        // SAFETY: every block on a class's list is a link followed by at least
+        // `SIZES[class]` payload bytes inside the arena (`alloc_fresh`), so the payload's
+        // start is in bounds; it is not null.
+        Some(unsafe { link.cast::<u8>().byte_add(LINK) })
+    }
+
+    /// Every allocation the fast path does not finish: the full class lookup (sizes 0
+    /// and above the fast bound, large alignments), the first use, an empty list.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> Option<NonNull<u8>> {
         let Some(class) = Plan::<C, N>::class_of(layout) else {
             self.on_rejected();
             return None;
         };
-        let base = self.placed()?;
         // SAFETY: `class_of` returns only indices below `N`.
-        let list = unsafe { self.lists.get_unchecked(class) };
-        if let Some(link) = list.pop_strided(STRIDE) {
-            // SAFETY: as above.
-            unsafe { self.counters.get_unchecked(class) }.on_take();
-            // SAFETY: every block on a class's list is a link followed by at least
-            // `SIZES[class]` payload bytes inside the arena (`alloc_fresh`), so the
-            // payload's start is in bounds; it is not null.
-            return Some(unsafe { link.cast::<u8>().byte_add(LINK) });
+        match unsafe { self.pop(class) } {
+            Some(payload) => Some(payload),
+            None => self.alloc_fresh(class),
         }
-        self.alloc_fresh(class, base)
     }
 
     /// The class's free list is empty: carves a new block from the arena.
     #[cold]
     #[inline(never)]
-    fn alloc_fresh(&self, class: usize, base: NonNull<u8>) -> Option<NonNull<u8>> {
+    fn alloc_fresh(&self, class: usize) -> Option<NonNull<u8>> {
         // SAFETY: `class < N` (the callers got it from `class_of`).
         let counters = unsafe { self.counters.get_unchecked(class) };
         let Some(carved) = arena::carve(
@@ -237,19 +258,20 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
         //   its storage and this stride, and each name belongs to one block only, so no
         //   two lists ever name the same block, and every list that adopts a block of
         //   a region records the same base for it. No list ever calls `add_run`.
-        // - the arena lives as long as the heap; the heap refuses to work once moved
-        //   (`placed`), so no list is used with an arena that is not where it was.
+        // - the arena lives as long as the heap, and the heap never moves once used:
+        //   every allocation borrows it for `'static`.
         let link = unsafe {
-            self.lists
-                .get_unchecked(class)
-                .adopt(base.cast::<Link>(), link_offset / STRIDE, STRIDE)
+            self.lists.get_unchecked(class).adopt(
+                self.arena_start().cast::<Link>(),
+                link_offset / STRIDE,
+                STRIDE,
+            )
         };
         // SAFETY: the payload starts `LINK` bytes after the link, inside the arena.
         Some(unsafe { link.cast::<u8>().byte_add(LINK) })
     }
 
-    /// Frees a block. A layout no class serves is ignored (no such block exists), and
-    /// so is every free on a heap that moved after its first use.
+    /// Frees a block. A layout no class serves is ignored (no such block exists).
     ///
     /// # Safety
     /// `ptr` was returned by this heap (`try_alloc`, `try_realloc`, its `GlobalAlloc`
@@ -269,24 +291,52 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
     /// assert_eq!(HEAP.try_alloc(layout), Some(a)); // the same block, reused
     /// ```
     #[inline]
-    pub unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
-        let Some(class) = Plan::<C, N>::class_of(layout) else {
-            return;
-        };
-        if self.placed().is_none() {
-            return;
+    pub unsafe fn free(&'static self, ptr: NonNull<u8>, layout: Layout) {
+        match Plan::<C, N>::fast_class(layout) {
+            // SAFETY: `class < N` (from `fast_class`); the rest is the caller's promise.
+            Some(class) => unsafe { self.push(class, ptr) },
+            // SAFETY: the caller's promise.
+            None => unsafe { self.free_slow(ptr, layout) },
         }
-        // SAFETY: `class < N` (from `class_of`).
+    }
+
+    /// Puts the block whose payload is at `ptr` on class `class`'s list.
+    ///
+    /// # Safety
+    /// `class < N`; `ptr` is the payload of a block of class `class` that was handed out
+    /// by this heap and is not used any more.
+    #[inline(always)]
+    unsafe fn push(&self, class: usize, ptr: NonNull<u8>) {
+        // SAFETY: `class < N`.
         unsafe { self.counters.get_unchecked(class) }.on_release();
-        // SAFETY: `ptr` is the payload of one of this class's blocks (the caller's
-        // promise), so its link is the `LINK` bytes right before it, inside the arena;
-        // the block belongs to this class's list, is not on it (it was handed out and
-        // not freed since) and nobody uses it any more (the caller's promise).
+        // The link is reached from the arena's own pointer, not from `ptr`: a caller's
+        // pointer may carry the right to its payload only (a reference to the payload
+        // turned back into a pointer), and the link lies outside the payload. (The
+        // compiler folds this to `ptr - LINK`.)
+        let start = self.arena_start();
+        let link_offset = (ptr.as_ptr() as usize).wrapping_sub(start.as_ptr() as usize + LINK);
+        // SAFETY: `ptr` is the payload of one of this class's blocks, so its link is the
+        // `LINK` bytes right before it, at `link_offset` inside the arena; the block
+        // belongs to this class's list, is not on it (it was handed out and not freed
+        // since) and nobody uses it any more (the caller's promise).
         unsafe {
-            let link = ptr.byte_sub(LINK).cast::<Link>();
+            let link = start.byte_add(link_offset).cast::<Link>();
             self.lists.get_unchecked(class).push(link);
             #[cfg(blockpool_heap_broken)]
             broken::push_again(self.lists.get_unchecked(class), link);
+        }
+    }
+
+    /// Every free the fast path does not finish.
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free).
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(&self, ptr: NonNull<u8>, layout: Layout) {
+        if let Some(class) = Plan::<C, N>::class_of(layout) {
+            // SAFETY: `class < N` (from `class_of`); the rest is the caller's promise.
+            unsafe { self.push(class, ptr) };
         }
     }
 
@@ -307,18 +357,18 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
     /// use core::alloc::Layout;
     ///
     /// static HEAP: Heap<1024> = Heap::new();
-    /// let layout = Layout::from_size_align(10, 4).unwrap(); // the 12-byte class
+    /// let layout = Layout::from_size_align(10, 4).unwrap(); // the 16-byte class
     /// let p = HEAP.try_alloc(layout).unwrap();
     /// // SAFETY: `p` is a live block of `layout`'s class.
-    /// let same = unsafe { HEAP.try_realloc(p, layout, 12) }.unwrap();
-    /// assert_eq!(same, p); // still the 12-byte class: in place
-    /// // SAFETY: `same` is live, now with size 12.
-    /// let moved = unsafe { HEAP.try_realloc(same, Layout::from_size_align(12, 4).unwrap(), 100) };
+    /// let same = unsafe { HEAP.try_realloc(p, layout, 16) }.unwrap();
+    /// assert_eq!(same, p); // still the 16-byte class: in place
+    /// // SAFETY: `same` is live, now with size 16.
+    /// let moved = unsafe { HEAP.try_realloc(same, Layout::from_size_align(16, 4).unwrap(), 100) };
     /// assert!(moved.is_some_and(|m| m != p));
     /// # unsafe { HEAP.free(moved.unwrap(), Layout::from_size_align(100, 4).unwrap()) };
     /// ```
     pub unsafe fn try_realloc(
-        &self,
+        &'static self,
         ptr: NonNull<u8>,
         layout: Layout,
         new_size: usize,
@@ -359,7 +409,7 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
         self.top.load(Ordering::Relaxed)
     }
 
-    /// Whether `ptr` points into this heap's arena (where it is now): what a fallback
+    /// Whether `ptr` points into this heap's arena: what a fallback
     /// allocator needs to send a free to the right heap. Address arithmetic only.
     ///
     /// # Examples
@@ -375,7 +425,7 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Heap<ARENA, C, N> {
     /// # unsafe { HEAP.free(p, layout) };
     /// ```
     pub fn owns(&self, ptr: *const u8) -> bool {
-        let start = self.arena.0.get() as usize;
+        let start = self.arena_start().as_ptr() as usize;
         (ptr as usize).wrapping_sub(start) < ARENA
     }
 
@@ -478,9 +528,10 @@ impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> Default for Heap<ARE
 // `layout.align()` (the class's size and alignment, from `class_of`), each to one owner
 // until it is freed; `dealloc` and `realloc` keep `GlobalAlloc`'s contract through
 // `free` and `try_realloc`, whose requirements `GlobalAlloc`'s callers meet (the pointer
-// came from this allocator with this layout). Nothing here unwinds or panics.
+// came from this allocator with this layout). The heap is `'static`, so it never moves.
+// Nothing here unwinds or panics.
 unsafe impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> GlobalAlloc
-    for Heap<ARENA, C, N>
+    for &'static Heap<ARENA, C, N>
 {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -490,10 +541,9 @@ unsafe impl<const ARENA: usize, C: SizeClasses<N>, const N: usize> GlobalAlloc
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if let Some(ptr) = NonNull::new(ptr) {
-            // SAFETY: `GlobalAlloc::dealloc`'s contract is `free`'s.
-            unsafe { self.free(ptr, layout) }
-        }
+        // SAFETY: `GlobalAlloc::dealloc`'s contract is `free`'s; the pointer denotes a
+        // block this allocator handed out, so it is not null.
+        unsafe { self.free(NonNull::new_unchecked(ptr), layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

@@ -4,20 +4,26 @@
 //! ```
 //! use blockpool::Heap;
 //!
-//! // In a firmware: `#[global_allocator] static HEAP: Heap<16384> = Heap::new();`
-//! // (a 16 KiB arena in `.bss`; no `init`, no `unsafe`). As a value:
-//! static HEAP: Heap<16384> = Heap::new();
+//! // The global allocator of a firmware: one `static` (the heap `static` inside it is
+//! // all zeros: a 16 KiB arena in `.bss`), no `init`, no `unsafe`.
+//! #[global_allocator]
+//! static HEAP: &Heap<16384> = {
+//!     static HEAP: Heap<16384> = Heap::new();
+//!     &HEAP
+//! };
 //!
+//! let mut v = Vec::new(); // from `HEAP`
+//! v.extend_from_slice(b"lock-free");
 //! let layout = core::alloc::Layout::new::<[u32; 10]>();
-//! let p = HEAP.try_alloc(layout).expect("arena full");
 //! assert_eq!(HEAP.usable_size(layout), Some(40));
+//! let p = HEAP.try_alloc(layout).expect("arena full"); // or directly
 //! // SAFETY: `p` came from `HEAP` with `layout` and is freed once.
 //! unsafe { HEAP.free(p, layout) };
 //! ```
 //!
 //! # Classes and arena
 //! - **Classes.** A table of block sizes (the type parameter `C`, a [`SizeClasses`];
-//!   [`DefaultClasses`]: 27 classes, 8 to 2048 bytes, four per doubling). An allocation
+//!   [`DefaultClasses`]: 27 classes, 8 to 2048 bytes, multiples of 8, four per doubling). An allocation
 //!   goes to the smallest class whose blocks are at least as large as the layout's size
 //!   and as aligned as its alignment; `dealloc` finds the same class from the `Layout`
 //!   it is given, so allocations carry **no size header**. A size up to 1024 bytes finds
@@ -40,10 +46,10 @@
 //!     the same layout;
 //!   - a size above the largest class, or an alignment above what any large enough
 //!     class offers (at most [`MAX_ALIGN`], 16): `None` / `null`, counted in
-//!     [`HeapStats::rejected`];
+//!     `HeapStats::rejected` (feature `stats`);
 //!   - a class whose free list is empty when the arena has no room for another block:
 //!     `None` / `null`, even if other classes hold free blocks (blocks never change
-//!     class), counted in that class's [`ClassStats::failures`];
+//!     class), counted in that class's `ClassStats::failures` (feature `stats`);
 //!   - `realloc` to a size of the same class returns the same pointer; to another
 //!     class, a new block, the contents copied, the old block freed (or `null` and the
 //!     old block untouched when the new class has no block).
@@ -63,9 +69,12 @@
 //! is a compile error).
 //!
 //! # The value form: `allocator-api2`
-//! With the `allocator-api2` feature, `&Heap` implements `allocator_api2::alloc::Allocator`,
-//! so `allocator_api2::vec::Vec::new_in(&heap)` (and `hashbrown`'s maps, `bumpalo`'s
-//! users, … all of which take that trait) draw from one heap instance. It is the stable
+//! A heap in a `static` of its own (or leaked) is a value like any other: its methods
+//! (`try_alloc`, `free`, `try_realloc`, `stats`) work from any context. With the
+//! `allocator-api2` feature, `&'static Heap` implements
+//! `allocator_api2::alloc::Allocator`, so `allocator_api2::vec::Vec::new_in(&HEAP)` (and
+//! `hashbrown`'s maps, and every other collection that takes that trait) draw from one
+//! heap instance. It is the stable
 //! mirror of `core`'s unstable `Allocator` (with its `nightly` feature, the very same
 //! trait), the one the no_std ecosystem already accepts, where a trait of our own would
 //! be accepted by no collection.
