@@ -72,7 +72,7 @@ fn work(t: usize, rounds: usize) -> bool {
 }
 
 fn main() {
-    let rounds = if cfg!(miri) { 30 } else { 20_000 };
+    let rounds = if cfg!(miri) { 12 } else { 20_000 };
     let threads = 4;
     // Warm std up (stdout's buffer, thread machinery) before the baseline.
     println!("heap as the global allocator: {threads} threads x {rounds} rounds");

@@ -106,9 +106,7 @@ impl<C: SizeClasses<N>, const N: usize> Plan<C, N> {
     /// above `FAST_MAX`'s) and one table load. `None`: take [`class_of`](Self::class_of).
     #[inline(always)]
     pub(super) fn fast_class(layout: Layout) -> Option<usize> {
-        let Some(shift) = Self::FAST_SHIFT else {
-            return None;
-        };
+        let shift = Self::FAST_SHIFT?;
         // Size 0 wraps to `usize::MAX`: not the fast path.
         let size = layout.size().wrapping_sub(1);
         // `FAST_MAX` is a power of two: below it means no bit from its own up.
@@ -337,7 +335,7 @@ mod tests {
                 let layout = Layout::from_size_align(size, align).unwrap();
                 if let Some(fast) = P::fast_class(layout) {
                     assert_eq!(Some(fast), P::class_of(layout), "{layout:?}");
-                    assert!(size >= 1 && size <= 1024 && align <= 8, "{layout:?}");
+                    assert!((1..=1024).contains(&size) && align <= 8, "{layout:?}");
                 } else {
                     assert!(size == 0 || size > 1024 || align > 8, "{layout:?}");
                 }
