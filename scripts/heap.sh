@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every CI step of blockpool's heap (`src/heap/`, issue 16), in one script:
 #
-#  1. lint: rustfmt, clippy (host, thumbv7em, thumbv6m), rustdoc, and the MSRV (1.80);
+#  1. lint: rustfmt, clippy (host, thumbv7em, thumbv6m; the heap firmware), rustdoc,
+#     and the MSRV (1.80);
 #  2. host tests: the class/arena unit tests, tests/heap.rs (bad input, realloc,
 #     threads with Vec/Box/String and raw traffic), tests/heap_global.rs (the heap as
 #     std's #[global_allocator], 4 threads with Vec/Box/String/BTreeMap),
@@ -105,7 +106,9 @@ lint() {
     RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
     RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps --features "$FEATURES"
     cargo +1.80.0 build -q -p blockpool --features "$FEATURES" --target-dir target/msrv
-    (cd firmware && cargo fmt -- --check)
+    (cd firmware && cargo fmt -- --check &&
+        cargo clippy -q --release --target thumbv7em-none-eabihf --bin heap --bin heap_cost --bin heap_util \
+            --features heap-stats -- -D warnings)
     echo "lint ok"
 }
 

@@ -341,7 +341,7 @@ unsafe fn DefaultHandler(irqn: i16) {
     }
     // Every other run keeps going until SysTick preempts it.
     bump(&IRQ_RUNS);
-    let steps = if IRQ_RUNS.load(Relaxed) % 2 == 0 {
+    let steps = if IRQ_RUNS.load(Relaxed) & 1 == 0 {
         0
     } else {
         12

@@ -41,10 +41,12 @@ pub fn blockpool_heap_alloc(layout: Layout) -> *mut u8 {
     unsafe { HEAP.alloc(layout) }
 }
 
+/// # Safety
+/// `ptr` came from this allocator's `alloc` with `layout`, and is freed once.
 #[no_mangle]
 #[inline(never)]
-pub fn blockpool_heap_dealloc(ptr: *mut u8, layout: Layout) {
-    // SAFETY: `ptr` came from `HEAP.alloc(layout)`.
+pub unsafe fn blockpool_heap_dealloc(ptr: *mut u8, layout: Layout) {
+    // SAFETY: the caller's promise.
     unsafe { HEAP.dealloc(ptr, layout) }
 }
 
@@ -55,10 +57,12 @@ pub fn llff_alloc(layout: Layout) -> *mut u8 {
     unsafe { LLFF.alloc(layout) }
 }
 
+/// # Safety
+/// `ptr` came from this allocator's `alloc` with `layout`, and is freed once.
 #[no_mangle]
 #[inline(never)]
-pub fn llff_dealloc(ptr: *mut u8, layout: Layout) {
-    // SAFETY: as above.
+pub unsafe fn llff_dealloc(ptr: *mut u8, layout: Layout) {
+    // SAFETY: the caller's promise.
     unsafe { LLFF.dealloc(ptr, layout) }
 }
 
@@ -69,10 +73,12 @@ pub fn tlsf_alloc(layout: Layout) -> *mut u8 {
     unsafe { TLSF.alloc(layout) }
 }
 
+/// # Safety
+/// `ptr` came from this allocator's `alloc` with `layout`, and is freed once.
 #[no_mangle]
 #[inline(never)]
-pub fn tlsf_dealloc(ptr: *mut u8, layout: Layout) {
-    // SAFETY: as above.
+pub unsafe fn tlsf_dealloc(ptr: *mut u8, layout: Layout) {
+    // SAFETY: the caller's promise.
     unsafe { TLSF.dealloc(ptr, layout) }
 }
 
@@ -85,15 +91,18 @@ pub fn cost_driver(size: usize) -> bool {
     let a = blockpool_heap_alloc(layout);
     // SAFETY: a live block of `size` bytes (when not null).
     unsafe { a.write_volatile(1) };
-    blockpool_heap_dealloc(a, layout);
+    // SAFETY: `a` came from `blockpool_heap_alloc(layout)`; likewise below.
+    unsafe { blockpool_heap_dealloc(a, layout) };
     let b = llff_alloc(layout);
     // SAFETY: as above.
     unsafe { b.write_volatile(2) };
-    llff_dealloc(b, layout);
+    // SAFETY: as above.
+    unsafe { llff_dealloc(b, layout) };
     let c = tlsf_alloc(layout);
     // SAFETY: as above.
     unsafe { c.write_volatile(3) };
-    tlsf_dealloc(c, layout);
+    // SAFETY: as above.
+    unsafe { tlsf_dealloc(c, layout) };
     !a.is_null() && !b.is_null() && !c.is_null()
 }
 
