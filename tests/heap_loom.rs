@@ -43,6 +43,8 @@ impl Arena {
     /// Writes `owner` into every word of the block (link and payload).
     fn fill(&self, payload: usize, size: usize, owner: usize) {
         for word in (payload - LINK) / 4..(payload + size) / 4 {
+            // SAFETY: a plain write through loom's cell; loom reports it if another
+            // thread's access to the same word is unordered with it (an overlap).
             self.words[word].with_mut(|w| unsafe { *w = owner });
         }
     }
@@ -50,6 +52,7 @@ impl Arena {
     /// Whether every word of the block still says `owner`.
     fn check(&self, payload: usize, size: usize, owner: usize) -> bool {
         ((payload - LINK) / 4..(payload + size) / 4)
+            // SAFETY: as in `fill`.
             .all(|word| self.words[word].with(|w| unsafe { *w }) == owner)
     }
 }
