@@ -106,7 +106,7 @@ lint() {
     RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
     RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps --features "$FEATURES"
     cargo +1.80.0 build -q -p blockpool --features "$FEATURES" --target-dir target/msrv
-    (cd firmware && cargo fmt -- --check &&
+    (cd firmware && rustfmt --edition 2021 --check src/bin/heap.rs src/bin/heap_cost.rs src/bin/heap_util.rs &&
         cargo clippy -q --release --target thumbv7em-none-eabihf --bin heap --bin heap_cost --bin heap_util \
             --features heap-stats -- -D warnings)
     echo "lint ok"

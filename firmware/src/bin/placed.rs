@@ -42,7 +42,8 @@ arc_pool!(#[link_section = ".pool_ram"] PlacedArc: u32, blocks = 4);
 // script checks their symbols).
 arc_pool!(Shared: [u8; 64], blocks = 16);
 #[used]
-static mut GROW_MEMORY: [blockpool::Block<[u8; 64]>; 16] = [const { blockpool::Block::new() }; 16];
+static mut GROW_MEMORY: [blockpool::Block<[u8; 64]>; 16] =
+    [const { blockpool::Block::new() }; 16];
 
 /// The negative control: an honest `.data` pool (its blocks start as 0xA5 bytes).
 #[cfg(feature = "placed-control")]
@@ -57,12 +58,7 @@ extern "C" {
 fn in_pool_ram(address: usize) -> bool {
     // SAFETY: only the addresses of the linker's symbols are taken; nothing is read.
     #[allow(unused_unsafe)]
-    let (start, end) = unsafe {
-        (
-            addr_of_mut!(__spool_ram) as usize,
-            addr_of_mut!(__epool_ram) as usize,
-        )
-    };
+    let (start, end) = unsafe { (addr_of_mut!(__spool_ram) as usize, addr_of_mut!(__epool_ram) as usize) };
     (start..end).contains(&address)
 }
 
@@ -90,25 +86,14 @@ fn main() -> ! {
     for slot in placed.iter_mut() {
         let block = Placed::alloc_value([7; 4]).ok().unwrap();
         *slot = &*block as *const _ as usize;
-        check!(
-            in_pool_ram(*slot),
-            "Placed block at {:#x} is outside .pool_ram",
-            *slot
-        );
+        check!(in_pool_ram(*slot), "Placed block at {:#x} is outside .pool_ram", *slot);
         core::mem::forget(block);
     }
     check!(Placed::alloc().is_none(), "Placed has exactly 8 blocks");
-    check!(
-        Shared::alloc([3; 64]).is_ok(),
-        "the unplaced arc_pool! hands out blocks"
-    );
+    check!(Shared::alloc([3; 64]).is_ok(), "the unplaced arc_pool! hands out blocks");
     let arc = PlacedArc::alloc(5).ok().unwrap();
     let address = &*arc as *const u32 as usize;
-    check!(
-        in_pool_ram(address),
-        "PlacedArc block at {:#x} is outside .pool_ram",
-        address
-    );
+    check!(in_pool_ram(address), "PlacedArc block at {:#x} is outside .pool_ram", address);
 
     #[cfg(feature = "placed-control")]
     drop(core::hint::black_box(CONTROL.request()));

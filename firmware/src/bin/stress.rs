@@ -98,11 +98,7 @@ impl<const N: usize> Table<N> {
         match self.addr.iter().position(|x| x.load(Relaxed) == a) {
             Some(i) => i,
             None => {
-                hprintln!(
-                    "FAIL: {}: block {:#x} is not one of the pool's blocks",
-                    self.name,
-                    a
-                );
+                hprintln!("FAIL: {}: block {:#x} is not one of the pool's blocks", self.name, a);
                 exit(false)
             }
         }
@@ -140,13 +136,7 @@ impl<const N: usize> Table<N> {
         let mut all: [Option<Box<P, Uninit>>; N] = [const { None }; N];
         for (k, slot) in all.iter_mut().enumerate() {
             let b = alloc();
-            check!(
-                b.is_some(),
-                "{}: only {} of {} blocks at start",
-                self.name,
-                k,
-                N
-            );
+            check!(b.is_some(), "{}: only {} of {} blocks at start", self.name, k, N);
             let b = b.unwrap();
             let a = b.as_ptr() as usize;
             check!(
@@ -158,12 +148,7 @@ impl<const N: usize> Table<N> {
             self.addr[k].store(a, Relaxed);
             *slot = Some(b);
         }
-        check!(
-            alloc().is_none(),
-            "{}: more than {} blocks at start",
-            self.name,
-            N
-        );
+        check!(alloc().is_none(), "{}: more than {} blocks at start", self.name, N);
     }
 
     /// After the interrupts stopped and every box was dropped: the pool must hand out
@@ -184,12 +169,7 @@ impl<const N: usize> Table<N> {
                 );
                 let b = b.unwrap();
                 let i = self.index(b.as_ptr());
-                check!(
-                    seen & (1 << i) == 0,
-                    "{}: block {} handed out twice at the end",
-                    self.name,
-                    i
-                );
+                check!(seen & (1 << i) == 0, "{}: block {} handed out twice at the end", self.name, i);
                 check!(
                     self.owner[i].load(Relaxed) == FREE,
                     "{}: block {} still marked as owned at the end",
@@ -205,12 +185,7 @@ impl<const N: usize> Table<N> {
                 self.name,
                 N + 1
             );
-            hprintln!(
-                "  {}: all {} blocks accounted for (round {})",
-                self.name,
-                N,
-                round + 1
-            );
+            hprintln!("  {}: all {} blocks accounted for (round {})", self.name, N, round + 1);
         }
     }
 }
@@ -303,36 +278,15 @@ impl<const H: usize> Held<H> {
         let slot = (seq / 3) as usize % H;
         match seq % 3 {
             0 => {
-                toggle(
-                    &mut self.shared[slot],
-                    alloc_shared,
-                    &T_SHARED,
-                    ctx,
-                    seq,
-                    in_op,
-                );
+                toggle(&mut self.shared[slot], alloc_shared, &T_SHARED, ctx, seq, in_op);
                 short(alloc_small, &T_SMALL, ctx, seq, in_op);
             }
             1 => {
-                toggle(
-                    &mut self.small[slot],
-                    alloc_small,
-                    &T_SMALL,
-                    ctx,
-                    seq,
-                    in_op,
-                );
+                toggle(&mut self.small[slot], alloc_small, &T_SMALL, ctx, seq, in_op);
                 short(alloc_grown, &T_GROWN, ctx, seq, in_op);
             }
             _ => {
-                toggle(
-                    &mut self.grown[slot],
-                    alloc_grown,
-                    &T_GROWN,
-                    ctx,
-                    seq,
-                    in_op,
-                );
+                toggle(&mut self.grown[slot], alloc_grown, &T_GROWN, ctx, seq, in_op);
                 short(alloc_shared, &T_SHARED, ctx, seq, in_op);
             }
         }
@@ -428,23 +382,14 @@ fn short<P: PoolHandle<Data = Stamp>, const N: usize>(
 
 #[entry]
 fn main() -> ! {
-    hprintln!(
-        "stress: {} | blockpool backend {}",
-        machine_name(),
-        blockpool::BACKEND
-    );
+    hprintln!("stress: {} | blockpool backend {}", machine_name(), blockpool::BACKEND);
 
     // Memory for the grown pool: the one `unsafe` of this test (the zero-`unsafe` route
     // is `StaticPool` / `pool!(.., blocks = N)`, used above).
     static mut GROWN_MEMORY: [Block<Stamp>; GROWN_N] = [const { Block::new() }; GROWN_N];
     // SAFETY: `main` runs once and this is the only reference ever made to it.
     let added = Grown::grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(GROWN_MEMORY) });
-    check!(
-        added == GROWN_N,
-        "grow_exact added {} blocks, not {}",
-        added,
-        GROWN_N
-    );
+    check!(added == GROWN_N, "grow_exact added {} blocks, not {}", added, GROWN_N);
 
     T_SHARED.learn(alloc_shared);
     T_SMALL.learn(alloc_small);
@@ -454,8 +399,7 @@ fn main() -> ! {
     // SAFETY: priorities are set before the interrupts are enabled; no priority-based
     // critical sections exist in this program.
     unsafe {
-        cp.SCB
-            .set_priority(SystemHandler::SysTick, SYSTICK_PRIORITY);
+        cp.SCB.set_priority(SystemHandler::SysTick, SYSTICK_PRIORITY);
         cp.NVIC.set_priority(SOFT_IRQ, IRQ_PRIORITY);
     }
     let tick_prio = SCB::get_priority(SystemHandler::SysTick);
@@ -466,10 +410,7 @@ fn main() -> ! {
         SOFT_IRQ.0,
         irq_prio
     );
-    check!(
-        tick_prio < irq_prio,
-        "SysTick must have the higher priority"
-    );
+    check!(tick_prio < irq_prio, "SysTick must have the higher priority");
 
     cp.SYST.set_clock_source(SystClkSource::Core);
     cp.SYST.set_reload(SYSTICK_RELOAD);
@@ -495,10 +436,7 @@ fn main() -> ! {
                 bump(&STATS[THREAD].frees); // as if it had been freed: only the pool can tell
                 core::mem::forget(b);
                 leaked = true;
-                hprintln!(
-                    "selftest-leak: leaked one block of {} on purpose",
-                    T_SMALL.name
-                );
+                hprintln!("selftest-leak: leaked one block of {} on purpose", T_SMALL.name);
             }
         }
         if STATS.iter().all(|s| s.allocs.load(Relaxed) >= TARGET) {
@@ -517,12 +455,7 @@ fn main() -> ! {
     NVIC::mask(SOFT_IRQ);
     held.drain(THREAD, &THREAD_IN_OP);
 
-    hprintln!(
-        "thread steps: {}, SysTick ticks: {}, IRQ runs: {}",
-        steps,
-        TICKS.load(Relaxed),
-        IRQ_RUNS.load(Relaxed)
-    );
+    hprintln!("thread steps: {}, SysTick ticks: {}, IRQ runs: {}", steps, TICKS.load(Relaxed), IRQ_RUNS.load(Relaxed));
     for (ctx, s) in STATS.iter().enumerate() {
         hprintln!(
             "  {:8} allocs {:7}  frees {:7}  (pool empty {} times)",
@@ -531,29 +464,13 @@ fn main() -> ! {
             s.frees.load(Relaxed),
             s.exhausted.load(Relaxed)
         );
-        check!(
-            s.allocs.load(Relaxed) == s.frees.load(Relaxed),
-            "{}: allocs != frees",
-            NAMES[ctx]
-        );
+        check!(s.allocs.load(Relaxed) == s.frees.load(Relaxed), "{}: allocs != frees", NAMES[ctx]);
     }
     let p = [
-        (
-            "SysTick preempted a thread-mode pool operation",
-            TICK_IN_THREAD_OP.load(Relaxed),
-        ),
-        (
-            "SysTick preempted the IRQ handler",
-            TICK_IN_IRQ.load(Relaxed),
-        ),
-        (
-            "SysTick preempted an IRQ-handler pool operation",
-            TICK_IN_IRQ_OP.load(Relaxed),
-        ),
-        (
-            "IRQ preempted a thread-mode pool operation",
-            IRQ_IN_THREAD_OP.load(Relaxed),
-        ),
+        ("SysTick preempted a thread-mode pool operation", TICK_IN_THREAD_OP.load(Relaxed)),
+        ("SysTick preempted the IRQ handler", TICK_IN_IRQ.load(Relaxed)),
+        ("SysTick preempted an IRQ-handler pool operation", TICK_IN_IRQ_OP.load(Relaxed)),
+        ("IRQ preempted a thread-mode pool operation", IRQ_IN_THREAD_OP.load(Relaxed)),
     ];
     for (what, n) in p {
         hprintln!("  {:48} {:6} times", what, n);
@@ -566,10 +483,7 @@ fn main() -> ! {
     T_SHARED.account(alloc_shared);
     T_SMALL.account(alloc_small);
     T_GROWN.account(alloc_grown);
-    hprintln!(
-        "PASS stress: {} allocations per context in 3 contexts",
-        TARGET
-    );
+    hprintln!("PASS stress: {} allocations per context in 3 contexts", TARGET);
     exit(true)
 }
 
