@@ -342,13 +342,16 @@ guard_counts() {
     # peer T FUNCTION: heapless 0.9.4's count of FUNCTION in T's single-core firmware.
     peer() { awk -v t="$1" -v f="$2" '$1 == t && $2 == "fastpath-single" && $3 == f {print $4}' "$out/counts.txt"; }
     for t in thumbv7em-none-eabihf thumbv7m-none-eabi; do
-        guard "$t" fastpath blockpool_alloc 11
+        # The grown pool's alloc: 11 (10 single-core) until the caching layer (issue 14)
+        # put a flush request on its empty path, which costs the fast path a second
+        # `cbz` (see firmware/README.md).
+        guard "$t" fastpath blockpool_alloc 12
         guard "$t" fastpath blockpool_free 13
         guard "$t" fastpath blockpool_alloc_static 12
         guard "$t" fastpath blockpool_free_static 13
         guard "$t" fastpath blockpool_alloc_direct 12
         guard "$t" fastpath blockpool_free_direct 11
-        guard "$t" fastpath-single blockpool_alloc 10
+        guard "$t" fastpath-single blockpool_alloc 11
         guard "$t" fastpath-single blockpool_free 9
         guard "$t" fastpath-single blockpool_alloc_static 11
         guard "$t" fastpath-single blockpool_free_static 9

@@ -262,6 +262,50 @@ old: let registered = waker.as_ref().is_some_and(|w| self.first.register(w));
 new: let registered = true;
 expect: caught
 kill: loom --features async loom_wait two_waiters_one_block
+
+name: batch_pop_claims_top_name
+file: src/free_list/tagged_index.rs
+old: Self::claim(header, popped);\n                        popped = below;
+new: Self::claim(header, current);\n                        let _ = (popped, below);
+expect: caught
+kill: host --test cache
+
+name: batch_pop_all_relaxed
+file: src/free_list/tagged_index.rs
+old: // Acquire: as in `pop_strided` (the top block's push, its link, its payload).\n        let mut current = self.head.load(Ordering::Acquire);
+new: // Acquire: as in `pop_strided` (the top block's push, its link, its payload).\n        let mut current = self.head.load(Ordering::Relaxed);
+old: name,\n                Ordering::Acquire,\n                Ordering::Acquire,
+new: name,\n                Ordering::Relaxed,\n                Ordering::Relaxed,
+expect: caught
+kill: loom loom_cache two_caches_exchange_batches
+
+name: batch_push_unlinked
+file: src/free_list/tagged_index.rs
+old: for pair in blocks.windows(2) {
+new: for pair in blocks.windows(2).take(0) {
+expect: caught
+kill: host --test cache
+
+name: cache_ignores_flush_requests
+file: src/cache/magazine.rs
+old: if requests == self.seen {
+new: if requests == self.seen || true {
+expect: caught
+kill: host --test cache flush_request
+
+name: cache_keeps_foreign_box
+file: src/cache/mod.rs
+old: || !core::ptr::eq(boxed.pool().cache_shared(), self.pool.cache_shared())
+new: || false
+expect: caught
+kill: host --test cache a_box_of_another_pool
+
+name: thread_cache_ignores_busy_mark
+file: src/cache/thread.rs
+old: if state != IDLE && !(state == UNREGISTERED
+new: if state != IDLE && state != BUSY && !(state == UNREGISTERED
+expect: caught
+kill: BLOCKPOOL_CACHE_SIGNAL_RUNS=1000 BLOCKPOOL_INJECTIONS=20000 hooked --features std --test cache_signal
 EOF
 )
 
@@ -300,7 +344,15 @@ miri() {
     RUSTFLAGS="--cfg blockpool_test_hooks" MIRIFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/verify-miri" \
         cargo +nightly miri test -q --test "$@"
 }
-export -f loom host miri
+# hooked ARGS...: `cargo test --release ARGS` with the test hooks (`--cfg
+# blockpool_test_hooks`, in target/hooks as in scripts/test.sh).
+hooked() {
+    RUSTFLAGS="--cfg blockpool_test_hooks" CARGO_TARGET_DIR="$PWD/target/hooks" \
+        cargo test -q --release "$@" --no-run || return 99
+    RUSTFLAGS="--cfg blockpool_test_hooks" CARGO_TARGET_DIR="$PWD/target/hooks" \
+        cargo test -q --release "$@"
+}
+export -f loom host miri hooked
 
 # ---------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (.ci/run calls `scripts/test.sh --full`).
 #
 #   scripts/test.sh            quick sizes (for local use)
-#   scripts/test.sh --full     CI sizes: 10^6 signal-handler runs and injections,
+#   scripts/test.sh --full     CI sizes: 10^6 signal-handler runs and injections
+#                              (2 x 10^5 timer runs against the thread cache),
 #                              10^7 stress and TSan operations, 10^6 fuzz executions, ...
 #
 # Self-sufficient on a fresh Debian 12 machine with rustup: each step installs what it
@@ -17,6 +18,8 @@ if [ "$full" = 1 ]; then
     export BLOCKPOOL_SIGNAL_RUNS=${BLOCKPOOL_SIGNAL_RUNS:-1000000}
     export BLOCKPOOL_INJECTIONS=${BLOCKPOOL_INJECTIONS:-1000000}
     export BLOCKPOOL_STRESS_OPS=${BLOCKPOOL_STRESS_OPS:-10000000}
+    # The thread cache's timer phase (its injection phases use BLOCKPOOL_INJECTIONS).
+    export BLOCKPOOL_CACHE_SIGNAL_RUNS=${BLOCKPOOL_CACHE_SIGNAL_RUNS:-200000}
     verify_args=(--full)
 else
     verify_args=()
@@ -112,7 +115,7 @@ run_step "feature powerset" powerset
 run_step "host tests (debug, default features)" cargo test -p blockpool
 run_step "host tests (release, all features)" cargo test -p blockpool --release --all-features
 run_step "host tests with the test hooks (release)" \
-    hooked cargo test -p blockpool --release --all-features --test aba --test signal_handler
+    hooked cargo test -p blockpool --release --all-features --test aba --test signal_handler --test cache_signal
 run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh

@@ -111,7 +111,7 @@ miri() {
     # --cfg blockpool_test_hooks: the ABA and window tests too.
     RUSTFLAGS="--cfg blockpool_test_hooks" \
         MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks" CARGO_TARGET_DIR="$targets/verify-miri" \
-        cargo +nightly miri test --features stats,async
+        cargo +nightly miri test --features stats,async,std
     # ...and the threaded test under many schedules.
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..$BLOCKPOOL_MIRI_SEEDS" \
         RUSTFLAGS="--cfg blockpool_test_hooks" CARGO_TARGET_DIR="$targets/verify-miri" \
@@ -125,8 +125,8 @@ tsan() {
     BLOCKPOOL_TSAN_CONTROL=expect TSAN_OPTIONS="halt_on_error=1" \
         RUSTFLAGS="-Zsanitizer=thread $sanitizer_flags --cfg blockpool_test_hooks" \
         CARGO_TARGET_DIR="$targets/verify-tsan" \
-        cargo +nightly test -Zbuild-std --target "$host" --release \
-        --test tsan_stress -- --nocapture
+        cargo +nightly test -Zbuild-std --target "$host" --release --features std \
+        --test tsan_stress --test cache -- --nocapture
 }
 
 asan() {

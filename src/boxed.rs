@@ -115,6 +115,45 @@ pub unsafe trait PoolHandle {
     #[doc(hidden)]
     fn waiters(&self) -> &crate::wait::Waiters;
 
+    /// The pool's side of its caches (`crate::cache`): the flush requests caches watch
+    /// and the count of cached blocks. Each pool has exactly one, so its address also
+    /// tells whether two handles name the same pool.
+    #[doc(hidden)]
+    fn cache_shared(&self) -> &crate::cache::Shared;
+
+    /// Takes up to `out.len()` blocks for a cache, writes them to `out[..n]` and returns
+    /// `n`, counting them as in use; 0 when the pool has none (a failure, counted as
+    /// `take` counts it). The pools with a free list do it in one exchange of the shared
+    /// list; this default takes them one by one.
+    #[doc(hidden)]
+    fn take_batch(&self, out: &mut [MaybeUninit<NonNull<Block<Self::Data>>>]) -> usize {
+        let mut taken = 0;
+        while taken < out.len() {
+            // Only the first try counts a failure: a batch cut short is not one.
+            let block = if taken == 0 {
+                self.take()
+            } else {
+                self.take_waiting()
+            };
+            let Some(block) = block else { break };
+            out[taken].write(block);
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Returns `blocks` to the pool; the pools with a free list do it in one exchange.
+    ///
+    /// # Safety
+    /// As for `release`, for every block of `blocks`, which are distinct.
+    #[doc(hidden)]
+    unsafe fn release_batch(&self, blocks: &[NonNull<Block<Self::Data>>]) {
+        for &block in blocks {
+            // SAFETY: the caller's promise, block by block.
+            unsafe { self.release(block) };
+        }
+    }
+
     #[doc(hidden)]
     /// Whether `block` is one of this pool's blocks, where the pool can tell cheaply;
     /// `true` where it cannot. Used by the ownership check of [`Box::from_raw`] (in
@@ -384,6 +423,26 @@ impl<P: PoolHandle, S: State> Box<P, S> {
         // SAFETY: `this` is never used or dropped again, so the handle moves out of it
         // exactly once.
         (this.block, unsafe { ptr::read(&*this.pool) })
+    }
+
+    /// The pool handle the box returns its block to.
+    pub(crate) fn pool(&self) -> &P {
+        &self.pool
+    }
+
+    /// Drops the value (if [`Init`]) and gives up the block without returning it to the
+    /// pool: the caller owns it (a cache keeps it). If the value's destructor panics,
+    /// the block goes back to the pool, as a dropped box's does.
+    pub(crate) fn into_empty_block(self) -> NonNull<Block<P::Data>> {
+        let (block, pool) = self.into_parts();
+        if S::INIT {
+            let on_unwind = Release { block, pool };
+            // SAFETY: the typestate says the block holds a value, which we own and
+            // which is not used again.
+            unsafe { ptr::drop_in_place(Block::data(block)) };
+            mem::forget(on_unwind);
+        }
+        block
     }
 
     /// A pointer to the block's payload, valid for as long as the box; writing through

@@ -66,8 +66,14 @@ use crate::sync::{AtomicUsize, Ordering};
 pub struct Stats {
     /// Blocks the pool has (for a growable pool: all it has been given so far).
     pub capacity: usize,
-    /// Blocks handed out and not yet returned.
+    /// Blocks handed out and not yet returned. Blocks held by caches
+    /// ([`LocalCache`](crate::LocalCache), thread-local caches) count as in use: they are
+    /// out of the shared free list; `in_use - cached` are with their users.
     pub in_use: usize,
+    /// Blocks held by the pool's caches now, free but invisible to other contexts (the
+    /// stranding bound: at most each cache's capacity, summed over the caches). 0 for a
+    /// pool without caches. Exact when the pool is quiet.
+    pub cached: usize,
     /// The most blocks in use at once since the pool was made or
     /// `reset_high_water` was last called.
     pub high_water: usize,
@@ -113,10 +119,17 @@ impl Counters {
     /// A block was handed out (call after taking it).
     #[inline(always)]
     pub(crate) fn on_take(&self) {
+        self.on_take_n(1);
+    }
+
+    /// `blocks` blocks were handed out at once, to a cache (call after taking them).
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub(crate) fn on_take_n(&self, blocks: usize) {
         #[cfg(feature = "stats")]
         {
             // Acquire: pairs with `reset_high_water`'s Release re-read (module docs).
-            let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Acquire) + 1;
+            let in_use = counter::fetch_add(&self.in_use, blocks, Ordering::Acquire) + blocks;
             // Only a new record pays for the read-modify-write.
             if in_use > self.high_water.load(Ordering::Relaxed) {
                 counter::fetch_max(&self.high_water, in_use, Ordering::Relaxed);
@@ -127,8 +140,15 @@ impl Counters {
     /// A block is about to go back (call before pushing it).
     #[inline(always)]
     pub(crate) fn on_release(&self) {
+        self.on_release_n(1);
+    }
+
+    /// `blocks` blocks are about to go back at once (call before pushing them).
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub(crate) fn on_release_n(&self, blocks: usize) {
         #[cfg(feature = "stats")]
-        counter::fetch_sub(&self.in_use, 1, Ordering::Relaxed);
+        counter::fetch_sub(&self.in_use, blocks, Ordering::Relaxed);
     }
 
     /// An allocation found the pool exhausted.
@@ -149,8 +169,14 @@ impl Counters {
     /// The current values; `fixed_capacity` overrides the counted capacity (for pools
     /// whose capacity is a constant).
     #[cfg(feature = "stats")]
-    pub(crate) fn snapshot(&self, fixed_capacity: Option<usize>, waits: usize) -> Stats {
+    pub(crate) fn snapshot(
+        &self,
+        fixed_capacity: Option<usize>,
+        waits: usize,
+        cached: usize,
+    ) -> Stats {
         Stats {
+            cached,
             capacity: fixed_capacity.unwrap_or_else(|| self.capacity.load(Ordering::Relaxed)),
             in_use: self.in_use.load(Ordering::Relaxed),
             high_water: self.high_water.load(Ordering::Relaxed),

@@ -40,30 +40,40 @@ pub(crate) use const_fn_unless_loom;
 
 /// Atomically increments `counter` if it is below `limit` and returns its old value;
 /// returns `None`, changing nothing, once it has reached `limit`.
+pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usize> {
+    claim_below(counter, 1, limit).map(|claimed| claimed.start)
+}
+
+/// Atomically raises `counter` by up to `wanted` without passing `limit`, and returns
+/// the numbers claimed (`old .. new`, at least one); `None`, changing nothing, once it has
+/// reached `limit` (or for `wanted == 0`).
 ///
 /// Never wraps around (a plain `fetch_add` would, after `usize::MAX` failed calls on a
 /// 32-bit target, and hand the same block out twice). Lock-free where `usize` has a
 /// compare-and-swap; a short critical section where it has none (thumbv6m, riscv32imc).
-pub(crate) fn increment_below(counter: &AtomicUsize, limit: usize) -> Option<usize> {
+pub(crate) fn claim_below(
+    counter: &AtomicUsize,
+    wanted: usize,
+    limit: usize,
+) -> Option<core::ops::Range<usize>> {
+    let raised = |n: usize| (n < limit && wanted > 0).then(|| n + wanted.min(limit - n));
     #[cfg(blockpool_rmw)]
     {
         // Relaxed is enough: the counter only hands out distinct numbers. Whatever the
-        // caller does with the block it names is ordered by the free list's own
-        // acquire/release operations when the block is later freed and reallocated.
-        counter
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
+        // caller does with the blocks they name is ordered by the free list's own
+        // acquire/release operations when the blocks are later freed and reallocated.
+        let old = counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, raised)
+            .ok()?;
+        raised(old).map(|new| old..new)
     }
     #[cfg(not(blockpool_rmw))]
     {
         critical_section::with(|_| {
-            let n = counter.load(Ordering::Relaxed);
-            (n < limit).then(|| {
-                counter.store(n + 1, Ordering::Relaxed);
-                n
-            })
+            let old = counter.load(Ordering::Relaxed);
+            let new = raised(old)?;
+            counter.store(new, Ordering::Relaxed);
+            Some(old..new)
         })
     }
 }

@@ -232,6 +232,9 @@ fn the_pool_handle_is_dropped_exactly_once() {
         fn waiters(&self) -> &blockpool::__private::Waiters {
             POOL.__waiters()
         }
+        fn cache_shared(&self) -> &blockpool::__private::CacheShared {
+            POOL.__cache_shared()
+        }
     }
     let drops = || HANDLE_DROPS.load(Ordering::Relaxed);
     drop(Box::alloc_value_in(Counting, 1).ok().unwrap());

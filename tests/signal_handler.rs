@@ -14,7 +14,6 @@
 //! `BLOCKPOOL_INJECTIONS` injections (default 100,000). CI runs 10^6 of each.
 //! `harness = false`: the signals must land on this one thread.
 
-use std::cell::UnsafeCell;
 use std::mem::size_of;
 use std::ptr::addr_of_mut;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -24,7 +23,8 @@ use blockpool::{Block, Box, Pool};
 
 #[path = "common/signals.rs"]
 mod signals;
-use signals::{install, set_timer};
+use signals::injection::Injection;
+use signals::{env, install, set_timer};
 
 const BLOCKS: usize = 8;
 type Slot = [usize; 3];
@@ -34,7 +34,6 @@ static mut MEMORY: [Block<Slot>; BLOCKS] = [const { Block::new() }; BLOCKS];
 static IN_USE: [AtomicBool; BLOCKS] = [const { AtomicBool::new(false) }; BLOCKS];
 
 static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
-static INJECTIONS: AtomicUsize = AtomicUsize::new(0);
 static DUPLICATED: AtomicUsize = AtomicUsize::new(0);
 static OVERWRITTEN: AtomicUsize = AtomicUsize::new(0);
 static EXHAUSTED: AtomicUsize = AtomicUsize::new(0);
@@ -79,60 +78,17 @@ extern "C" fn on_timer(_: libc::c_int) {
     }
 }
 
-/// The block an injected handler keeps until its next run (so that the pop it
-/// interrupted finds `B` gone). Touched only by that handler, which cannot interrupt
-/// itself (its signal is blocked while it runs), and by `main` once the hook is off.
-struct HandlerSlot(UnsafeCell<Option<Box<&'static Pool<Slot>>>>);
-// SAFETY: see above: never accessed from two contexts at once.
-unsafe impl Sync for HandlerSlot {}
-static KEPT: HandlerSlot = HandlerSlot(UnsafeCell::new(None));
-static IN_INJECTED_HANDLER: AtomicBool = AtomicBool::new(false);
+static INJECTION: Injection<Box<&'static Pool<Slot>>> = Injection::new();
 
 extern "C" fn on_injected(_: libc::c_int) {
-    IN_INJECTED_HANDLER.store(true, Relaxed);
-    let run = INJECTIONS.fetch_add(1, Relaxed);
-    // Pop A (the block the interrupted pop saw on top) and B (its `next`), return the
-    // block kept last time, push A back and keep B: the interrupted pop now sees A on top
-    // again while B is held here. An untagged CAS would succeed and install B.
-    let a = take(3, run);
-    let b = take(4, run);
-    // SAFETY: only this handler (not re-entrant) uses `KEPT` while injections run.
-    let kept = unsafe { &mut *KEPT.0.get() };
-    if let Some(previous) = kept.take() {
-        give_back(previous);
-    }
-    if let Some(a) = a {
-        give_back(a);
-    }
-    *kept = b;
-    IN_INJECTED_HANDLER.store(false, Relaxed);
+    // Owners 3 and 4; see `Injection::pop_pop_push`.
+    INJECTION.pop_pop_push(|k, run| take(3 + k, run), give_back);
 }
 
-#[cfg(blockpool_test_hooks)]
-static INJECTING: AtomicBool = AtomicBool::new(false);
-
-#[cfg(blockpool_test_hooks)]
-static WINDOW_VISITS: AtomicUsize = AtomicUsize::new(0);
-
-/// Raises the handler in every other pop window of thread mode: the pop it interrupts
-/// must retry, and its retry gets one undisturbed attempt (injecting into every attempt
-/// would livelock, by design of the test, not of the pool).
+/// The window hook: raises the handler in every other pop window of thread mode.
 #[cfg(blockpool_test_hooks)]
 fn inject() {
-    if INJECTING.load(Relaxed)
-        && !IN_INJECTED_HANDLER.load(Relaxed)
-        && WINDOW_VISITS.fetch_add(1, Relaxed) % 2 == 0
-    {
-        // SAFETY: `raise` is async-signal-safe; the handler is installed.
-        unsafe { libc::raise(libc::SIGUSR1) };
-    }
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    INJECTION.raise_in_window(libc::SIGUSR1);
 }
 
 /// Thread mode's loop: alloc, stamp, work a little, check, free, until `done()`.
@@ -201,17 +157,16 @@ fn main() {
         install(libc::SIGUSR1, on_injected);
         blockpool::testing::set_pop_window_hook(Some(inject));
         let start = Instant::now();
-        INJECTING.store(true, Relaxed);
-        let ops = main_loop(|| INJECTIONS.load(Relaxed) >= injections);
-        INJECTING.store(false, Relaxed);
+        INJECTION.on.store(true, Relaxed);
+        let ops = main_loop(|| INJECTION.runs.load(Relaxed) >= injections);
+        INJECTION.on.store(false, Relaxed);
         blockpool::testing::set_pop_window_hook(None);
-        // SAFETY: injections are off, so no handler touches `KEPT` any more.
-        if let Some(b) = unsafe { &mut *KEPT.0.get() }.take() {
+        if let Some(b) = INJECTION.take_kept() {
             give_back(b);
         }
         println!(
             "injected inside the pop window: {} injections, {ops} thread-mode frees in {:.1?}",
-            INJECTIONS.load(Relaxed),
+            INJECTION.runs.load(Relaxed),
             start.elapsed()
         );
         results.push(check("injections"));

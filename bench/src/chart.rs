@@ -13,6 +13,8 @@ fn colour(kind: Kind) -> RGBColor {
     match kind {
         Kind::Subject => RGBColor(214, 39, 40),
         Kind::SubjectVariant => RGBColor(240, 150, 150),
+        Kind::Cached => RGBColor(140, 20, 20),
+        Kind::Local => RGBColor(255, 120, 40),
         Kind::Reference => RGBColor(44, 160, 44),
         Kind::PoolPeer => RGBColor(31, 119, 180),
         Kind::Allocator => RGBColor(150, 150, 150),
@@ -61,6 +63,8 @@ pub fn draw(cfg: &Config, summary: &Summary) -> Result<(), String> {
     let legend = [
         (Kind::Subject, "blockpool (pool! singleton)"),
         (Kind::SubjectVariant, "blockpool (Pool instance)"),
+        (Kind::Cached, "blockpool (thread cache)"),
+        (Kind::Local, "blockpool (LocalCache)"),
         (
             Kind::Reference,
             "Treiber without ABA protection (reference)",

@@ -26,6 +26,12 @@ pub enum Kind {
     Subject,
     /// blockpool through another of its APIs: shown, not ranked or checked.
     SubjectVariant,
+    /// blockpool through thread-local caches (`pool!(…, thread_cache = C)`): checked on
+    /// the caching targets (W1, W3, W4, W5), not ranked with the uncached rows.
+    Cached,
+    /// blockpool through one `LocalCache` (the no_std cache handle, owned by one
+    /// context): single-thread workloads only; shown against the W1 caching target.
+    Local,
     /// Another fixed-block pool: the targets compare blockpool against these.
     PoolPeer,
     /// A general-purpose allocator with thread-local caches.
@@ -139,9 +145,12 @@ fn took_all(n: usize) -> Result<(), String> {
     }
 }
 
+/// The thread cache of the cached rows: a refill or a flush moves 32 blocks.
+pub const THREAD_CACHE: usize = 64;
+
 macro_rules! blockpool_singleton {
-    ($pool:ident, $w:expr) => {
-        blockpool::pool!(pub $pool: [u64; $w]);
+    ($pool:ident, $w:expr $(, $cache:expr)?) => {
+        blockpool::pool!(pub $pool: [u64; $w] $(, thread_cache = $cache)?);
 
         impl Blockpool<$pool> {
             pub fn new() -> Result<Self, String> {
@@ -157,6 +166,11 @@ macro_rules! blockpool_singleton {
 }
 blockpool_singleton!(BlockpoolPool64, 8);
 blockpool_singleton!(BlockpoolPool4k, 512);
+blockpool_singleton!(BlockpoolCachedPool64, 8, THREAD_CACHE);
+blockpool_singleton!(BlockpoolCachedPool4k, 512, THREAD_CACHE);
+
+pub type BlockpoolCached64 = Blockpool<BlockpoolCachedPool64>;
+pub type BlockpoolCached4k = Blockpool<BlockpoolCachedPool4k>;
 
 impl<const W: usize> BlockpoolInstance<W> {
     pub fn new() -> Result<Self, String> {
@@ -171,6 +185,46 @@ where
 {
     type H = blockpool::Box<P, blockpool::Uninit>;
     box_contender_methods!(|this| blockpool::Box::alloc_in(this.0));
+}
+
+/// blockpool through a `LocalCache` of `THREAD_CACHE` blocks in front of an instance
+/// `Pool`: the cache handle a firmware task or a worker thread owns.
+pub struct BlockpoolLocal<const W: usize> {
+    cache: std::cell::UnsafeCell<
+        blockpool::LocalCache<&'static blockpool::Pool<[u64; W]>, THREAD_CACHE>,
+    >,
+}
+
+// SAFETY: a `LocalCache` is `Send`; this row runs the single-thread workloads only
+// (`main.rs` skips the others for `Kind::Local`), and cells run one at a time, so no two
+// threads ever use the cache at once (thread spawn and join order the uses).
+unsafe impl<const W: usize> Sync for BlockpoolLocal<W> {}
+
+impl<const W: usize> BlockpoolLocal<W> {
+    pub fn new() -> Result<Self, String> {
+        let pool: &'static blockpool::Pool<[u64; W]> = Box::leak(Box::new(blockpool::Pool::new()));
+        took_all(pool.grow_exact(blocks::<W>()))?;
+        Ok(Self {
+            cache: std::cell::UnsafeCell::new(pool.local_cache()),
+        })
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    fn cache(
+        &self,
+    ) -> &mut blockpool::LocalCache<&'static blockpool::Pool<[u64; W]>, THREAD_CACHE> {
+        // SAFETY: one user at a time (see the `Sync` impl), and no reference outlives a call.
+        unsafe { &mut *self.cache.get() }
+    }
+}
+
+impl<const W: usize> Contender for BlockpoolLocal<W> {
+    type H = blockpool::Box<&'static blockpool::Pool<[u64; W]>, blockpool::Uninit>;
+    box_contender_methods!(
+        |this| this.cache().alloc(),
+        free = |this, h| this.cache().free(h)
+    );
 }
 
 // ---------------------------------------------------------------------------------------

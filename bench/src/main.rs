@@ -1,4 +1,4 @@
-//! blockpool against its peers: W1-W4 at 64-byte and 4 KiB blocks, in one run, with a
+//! blockpool against its peers: W1-W5 at 64-byte and 4 KiB blocks, in one run, with a
 //! table on the terminal, a CSV and an SVG chart. See bench/README.md.
 //!
 //! ```text
@@ -60,9 +60,11 @@ fn entry<C: Contender>(
 }
 
 /// Contenders in display order.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     "blockpool",
     "blockpool Pool instance",
+    "blockpool thread cache",
+    "blockpool LocalCache",
     "treiber (no ABA, ref)",
     "heapless 0.9 pool",
     "heapless 0.7 pool",
@@ -77,8 +79,15 @@ pub const NAMES: [&str; 11] = [
 fn entries() -> Vec<Entry> {
     let mut v = Vec::new();
     macro_rules! sized {
-        ($size:expr, $w:expr, $bp:ty, $h09:ty, $ap:ty, $lf:ty) => {
+        ($size:expr, $w:expr, $bp:ty, $cached:ty, $h09:ty, $ap:ty, $lf:ty) => {
             v.push(entry(NAMES[0], Kind::Subject, $size, <$bp>::new));
+            v.push(entry(NAMES[2], Kind::Cached, $size, <$cached>::new));
+            v.push(entry(
+                NAMES[3],
+                Kind::Local,
+                $size,
+                BlockpoolLocal::<$w>::new,
+            ));
             v.push(entry(
                 NAMES[1],
                 Kind::SubjectVariant,
@@ -86,50 +95,59 @@ fn entries() -> Vec<Entry> {
                 BlockpoolInstance::<$w>::new,
             ));
             v.push(entry(
-                NAMES[2],
+                NAMES[4],
                 Kind::Reference,
                 $size,
                 TreiberRef::<$w>::new,
             ));
-            v.push(entry(NAMES[3], Kind::PoolPeer, $size, <$h09>::new));
+            v.push(entry(NAMES[5], Kind::PoolPeer, $size, <$h09>::new));
             v.push(entry(
-                NAMES[4],
+                NAMES[6],
                 Kind::PoolPeer,
                 $size,
                 Heapless07::<$w>::new,
             ));
-            v.push(entry(NAMES[5], Kind::PoolPeer, $size, <$ap>::new));
+            v.push(entry(NAMES[7], Kind::PoolPeer, $size, <$ap>::new));
             v.push(entry(
-                NAMES[6],
+                NAMES[8],
                 Kind::PoolPeer,
                 $size,
                 LockfreeObjectPool::<$lf>::new,
             ));
             v.push(entry(
-                NAMES[7],
+                NAMES[9],
                 Kind::PoolPeer,
                 $size,
                 ShardedSlab::<$w>::new,
             ));
             v.push(entry(
-                NAMES[8],
+                NAMES[10],
                 Kind::PoolPeer,
                 $size,
                 ArrayQueueList::<$w>::new,
             ));
-            v.push(entry(NAMES[9], Kind::Allocator, $size, || {
+            v.push(entry(NAMES[11], Kind::Allocator, $size, || {
                 Ok(Alloc::<std::alloc::System, $w>(std::alloc::System))
             }));
-            v.push(entry(NAMES[10], Kind::Allocator, $size, || {
+            v.push(entry(NAMES[12], Kind::Allocator, $size, || {
                 Ok(Alloc::<mimalloc::MiMalloc, $w>(mimalloc::MiMalloc))
             }));
         };
     }
-    sized!(64, 8, Blockpool64, Heapless09_64, AtomicPool64, [u64; 8]);
+    sized!(
+        64,
+        8,
+        Blockpool64,
+        BlockpoolCached64,
+        Heapless09_64,
+        AtomicPool64,
+        [u64; 8]
+    );
     sized!(
         4096,
         512,
         Blockpool4k,
+        BlockpoolCached4k,
         Heapless09_4k,
         AtomicPool4k,
         Box<[u64; 512]>
@@ -331,6 +349,10 @@ fn main() {
     let mut cells: Vec<Cell> = Vec::new();
     for (e, entry) in entries.iter().enumerate() {
         for w in workloads::ALL {
+            // A `LocalCache` belongs to one context: single-thread workloads only.
+            if entry.kind == Kind::Local && w.threads() > 1 {
+                continue;
+            }
             let label = format!("{} {} {}", entry.name, entry.size, w.name());
             if cfg
                 .filter

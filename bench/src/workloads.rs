@@ -1,4 +1,4 @@
-//! The workloads W1-W4, generic over the contender so every loop is monomorphised and
+//! The workloads W1-W5, generic over the contender so every loop is monomorphised and
 //! the contender's `alloc`/`free` are inlined into it.
 
 use std::cell::UnsafeCell;
@@ -22,15 +22,22 @@ pub enum Workload {
     W3,
     /// One thread allocates, the other frees (cross-thread free, through an SPSC ring).
     W4,
+    /// Two threads, each allocating `W5_BATCH` blocks, writing them, then freeing them
+    /// all, on one shared pool.
+    W5,
 }
 
-pub const ALL: [Workload; 5] = [
+pub const ALL: [Workload; 6] = [
     Workload::W1,
     Workload::W2Lifo,
     Workload::W2Fifo,
     Workload::W3,
     Workload::W4,
+    Workload::W5,
 ];
+
+/// Blocks each thread holds at once in W5.
+pub const W5_BATCH: usize = 32;
 
 /// Blocks held at once in W2.
 pub const W2_BATCH: u64 = 1000;
@@ -43,6 +50,7 @@ impl Workload {
             Workload::W2Fifo => "W2-FIFO",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
+            Workload::W5 => "W5",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -52,19 +60,20 @@ impl Workload {
             Workload::W2Fifo => "1,000 allocs then 1,000 frees, FIFO, one thread",
             Workload::W3 => "2 threads alloc+free on one shared pool",
             Workload::W4 => "one thread allocates, another frees (cross-thread)",
+            Workload::W5 => "2 threads, each 32 allocs then 32 frees, one shared pool",
         }
     }
     /// What one unit of `ns_per_unit` is.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::W1 | Workload::W3 => "pair",
+            Workload::W1 | Workload::W3 | Workload::W5 => "pair",
             Workload::W2Lifo | Workload::W2Fifo => "op",
             Workload::W4 => "block",
         }
     }
     pub fn threads(self) -> usize {
         match self {
-            Workload::W3 | Workload::W4 => 2,
+            Workload::W3 | Workload::W4 | Workload::W5 => 2,
             _ => 1,
         }
     }
@@ -74,6 +83,7 @@ impl Workload {
             Workload::W1 | Workload::W4 => 1,
             Workload::W2Lifo | Workload::W2Fifo => 2 * W2_BATCH,
             Workload::W3 => 2,
+            Workload::W5 => 2 * W5_BATCH as u64,
         }
     }
     /// A first guess of iterations for calibration.
@@ -175,7 +185,7 @@ pub fn run<C: Contender>(c: &C, w: Workload, iters: u64) -> Result<Sample, Strin
             let span = Span::measure(|| w2(c, iters, w == Workload::W2Lifo, &mut held))?;
             sample(w, iters, &[span])
         }
-        Workload::W3 => w3(c, iters)?,
+        Workload::W3 | Workload::W5 => two_threads(c, iters, w)?,
         Workload::W4 => w4(c, iters)?,
     };
     let errors = c.errors() - errors_before;
@@ -309,7 +319,8 @@ fn spin_wait(spins: &mut u32) {
     }
 }
 
-fn w3<C: Contender>(c: &C, iters: u64) -> Result<Sample, String> {
+/// W3 and W5 (`w`): two threads, each running the workload's loop on the shared pool.
+fn two_threads<C: Contender>(c: &C, iters: u64, w: Workload) -> Result<Sample, String> {
     let barrier = Barrier::new(2);
     let spans: Vec<Result<Span, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2u64)
@@ -317,14 +328,17 @@ fn w3<C: Contender>(c: &C, iters: u64) -> Result<Sample, String> {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    Span::measure(|| w3_thread(c, t, iters))
+                    Span::measure(|| match w {
+                        Workload::W5 => w5_thread(c, t, iters),
+                        _ => w3_thread(c, t, iters),
+                    })
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let spans = spans.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(sample(Workload::W3, iters, &spans))
+    Ok(sample(w, iters, &spans))
 }
 
 #[inline(never)]
@@ -343,6 +357,46 @@ fn w3_thread<C: Contender>(c: &C, t: u64, iters: u64) -> Result<(), String> {
     if bad != 0 {
         return Err(failed(move || {
             format!("W3: {bad} blocks changed while held (handed out twice?)")
+        }));
+    }
+    Ok(())
+}
+
+/// W5 in one thread: `iters` rounds of `W5_BATCH` allocs (each written), then the
+/// `W5_BATCH` frees in LIFO order, each block read back first. The handles wait in a
+/// stack array of plain slots (see `w2` for why not a `Vec`).
+#[inline(never)]
+fn w5_thread<C: Contender>(c: &C, t: u64, iters: u64) -> Result<(), String> {
+    let mut held: [MaybeUninit<C::H>; W5_BATCH] = [const { MaybeUninit::uninit() }; W5_BATCH];
+    let mut bad = 0u64;
+    for round in 0..iters {
+        for (i, slot) in held.iter_mut().enumerate() {
+            let v = t << 48 | (round & 0xffff_ffff) << 8 | i as u64;
+            let mut spins = 0;
+            let h = loop {
+                // The other thread's caches may hold the rest of a small pool for a
+                // moment; blockpool's bounded pools have `BLOCKS`, far more than 64.
+                if let Some(h) = c.alloc(v) {
+                    break h;
+                }
+                spin_wait(&mut spins);
+                if spins > 50_000_000 {
+                    return Err(failed(move || format!("W5: alloc failed in thread {t}")));
+                }
+            };
+            slot.write(h);
+        }
+        for (i, slot) in held.iter().enumerate().rev() {
+            // SAFETY: every slot was written above, and each is read once.
+            let h = unsafe { slot.assume_init_read() };
+            let v = t << 48 | (round & 0xffff_ffff) << 8 | i as u64;
+            bad += u64::from(c.read(&h) != v);
+            c.free(h);
+        }
+    }
+    if bad != 0 {
+        return Err(failed(move || {
+            format!("W5: {bad} blocks changed while held (handed out twice?)")
         }));
     }
     Ok(())

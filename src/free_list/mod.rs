@@ -50,32 +50,62 @@ pub const BACKEND: &str = if cfg!(blockpool_backend = "arm_llsc") {
 /// `--cfg blockpool_test_hooks` build (tests only).
 pub mod hook {
     #[cfg(blockpool_test_hooks)]
-    use crate::sync::{AtomicPtr, Ordering};
+    use core::sync::atomic::{AtomicPtr, Ordering};
 
-    #[cfg(blockpool_test_hooks)]
-    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+    /// A test hook: a function that the code under test calls at one point (a window),
+    /// set and cleared by the tests. Empty, and its `call` nothing, without `--cfg
+    /// blockpool_test_hooks`. (core's atomic, not loom's: test machinery, not modelled.)
+    pub(crate) struct Hook {
+        #[cfg(blockpool_test_hooks)]
+        function: AtomicPtr<()>,
+    }
+
+    impl Hook {
+        /// No function.
+        pub(crate) const fn new() -> Self {
+            Self {
+                #[cfg(blockpool_test_hooks)]
+                function: AtomicPtr::new(core::ptr::null_mut()),
+            }
+        }
+
+        /// Sets (or with `None` clears) the function.
+        #[cfg(blockpool_test_hooks)]
+        pub(crate) fn set(&self, hook: Option<fn()>) {
+            let raw = hook.map_or(core::ptr::null_mut(), |f| f as *mut ());
+            self.function.store(raw, Ordering::SeqCst);
+        }
+
+        /// Calls the function, if one is set. It runs in whatever thread or handler got
+        /// here, and may itself use pools.
+        #[inline(always)]
+        pub(crate) fn call(&self) {
+            #[cfg(blockpool_test_hooks)]
+            {
+                let raw = self.function.load(Ordering::SeqCst);
+                if !raw.is_null() {
+                    // SAFETY: only `set` stores non-null values, and those are `fn()`
+                    // pointers.
+                    let hook: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(raw) };
+                    hook();
+                }
+            }
+        }
+    }
+
+    static POP_WINDOW: Hook = Hook::new();
 
     /// Sets (or with `None` clears) the function every pop calls inside its window. It
     /// runs in whatever thread or handler pops, and may itself use pools (a pop inside
     /// the hook calls the hook again: disarm it first if that is not wanted).
     #[cfg(blockpool_test_hooks)]
     pub fn set_pop_window_hook(hook: Option<fn()>) {
-        let raw = hook.map_or(core::ptr::null_mut(), |f| f as *mut ());
-        HOOK.store(raw, Ordering::SeqCst);
+        POP_WINDOW.set(hook);
     }
 
     #[inline(always)]
     #[allow(dead_code)]
     pub(crate) fn between_read_and_cas() {
-        #[cfg(blockpool_test_hooks)]
-        {
-            let raw = HOOK.load(Ordering::SeqCst);
-            if !raw.is_null() {
-                // SAFETY: only `set_pop_window_hook` stores non-null values, and those
-                // are `fn()` pointers.
-                let hook: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(raw) };
-                hook();
-            }
-        }
+        POP_WINDOW.call();
     }
 }

@@ -84,6 +84,41 @@ impl FreeList {
         unsafe { backend::push(self, link) }
     }
 
+    /// Takes up to `out.len()` blocks off the top, writes their headers to `out[..n]`
+    /// and returns `n` (0: the list was empty). In one critical section on the
+    /// critical-section backend; on the LL/SC backend, one `ldrex`/`strex` pop per block
+    /// (a walk inside one exclusive window is not written yet; see the caching layer's
+    /// docs).
+    #[inline]
+    pub fn pop_batch(
+        &self,
+        _stride: usize,
+        out: &mut [core::mem::MaybeUninit<NonNull<Link>>],
+    ) -> usize {
+        backend::pop_batch(self, out)
+    }
+
+    /// Returns `blocks` to the list in one exchange: links them, in order, into a chain
+    /// and puts it on top with the backend's `push_chain` (one `strex`, or one critical
+    /// section).
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push), for every block of `blocks`, which are distinct.
+    pub unsafe fn push_batch(&self, blocks: &[NonNull<Link>]) {
+        let (Some(&first), Some(&last)) = (blocks.first(), blocks.last()) else {
+            return;
+        };
+        for pair in blocks.windows(2) {
+            // SAFETY: the caller's blocks, live headers that only we use now. Relaxed:
+            // `push_chain` publishes the links as it publishes its own.
+            unsafe { pair[0].as_ref() }
+                .next
+                .store(pair[1].as_ptr(), Ordering::Relaxed);
+        }
+        // SAFETY: `first ..= last` are the caller's blocks, linked above, not in the list.
+        unsafe { backend::push_chain(self, first, last) };
+    }
+
     /// Adds `count` blocks, `stride` bytes apart from `first` on, to the list; returns
     /// `count`. The blocks are linked here, before the backend's `push_chain` splices
     /// the chain on in one step (on the critical-section backend, the time with

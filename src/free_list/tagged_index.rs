@@ -353,6 +353,121 @@ impl FreeList {
         }
     }
 
+    /// Takes up to `out.len()` blocks off the top in one exchange (one CAS of `head`),
+    /// writes their headers to `out[..n]`, top first, and returns `n` (0: the list was
+    /// empty).
+    ///
+    /// The popper walks down from the top block it acquired, `(v, A)`, reading each
+    /// block's `next`, and then swings `head` from `(v, A)` to the name below the last
+    /// block it keeps. **ABA**: on a stack, a block under `A` can only leave the list
+    /// after `A` has, and `A` leaving and coming back changes the head's version. So if
+    /// `head` still holds `(v, A)` at the CAS, not one block of the walked chain moved
+    /// since the popper's acquire load: every `next` it read is the one its block's
+    /// pusher published, and the chain is ours. If anything moved, the CAS fails.
+    ///
+    /// **No racing reads**: before the walk resolves a name it read from a link into an
+    /// address (and reads that block's header), it reloads `head` (Acquire) and starts
+    /// again if it moved. While `head` is unchanged the name is the one the block's
+    /// pusher stored before its release CAS, which is earlier in `head`'s modification
+    /// order than the push of `A` that we acquired (release sequence: every write of
+    /// `head` is a read-modify-write), so the named block's header and its region entry
+    /// were written before our load: no read of a header a concurrent `grow` is still
+    /// writing, no null region base. The reloads cost one load of a line we already hold
+    /// per block.
+    pub fn pop_batch(
+        &self,
+        stride: usize,
+        out: &mut [core::mem::MaybeUninit<NonNull<Link>>],
+    ) -> usize {
+        let max = out.len();
+        if max == 0 {
+            return 0;
+        }
+        // Acquire: as in `pop_strided` (the top block's push, its link, its payload).
+        let mut current = self.head.load(Ordering::Acquire);
+        'retry: loop {
+            if index_of(current) == NIL {
+                return 0;
+            }
+            let mut name = current;
+            let mut taken = 0;
+            while taken < max {
+                if taken > 0 {
+                    // Acquire: see the docs above. A moved head: start again from it.
+                    let now = self.head.load(Ordering::Acquire);
+                    if now != current {
+                        current = now;
+                        continue 'retry;
+                    }
+                    if index_of(name) == NIL {
+                        break;
+                    }
+                }
+                let link = self.resolve(index_of(name), stride);
+                out[taken].write(link);
+                // SAFETY: `resolve` gives a live header; headers are only accessed
+                // through shared references and atomics.
+                name = unsafe { link.as_ref() }.next.load(Ordering::Relaxed);
+                taken += 1;
+            }
+            super::hook::between_read_and_cas();
+            // Acquire on success: the previous owners' writes to the payloads happen
+            // before ours. Acquire on failure: the walk starts again from the new top.
+            match self.head.compare_exchange_weak(
+                current,
+                name,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.set_hint(self.locate(name, stride, self.region0.load(Ordering::Relaxed)));
+                    // Each block's name, for `claim`: the top's is `current`, each
+                    // other's is the `next` of the block above it (ours now, stable).
+                    let mut popped = current;
+                    for slot in &out[..taken] {
+                        // SAFETY: written in the walk above, with live headers now ours.
+                        let header = unsafe { slot.assume_init().as_ref() };
+                        let below = header.next.load(Ordering::Relaxed);
+                        Self::claim(header, popped);
+                        popped = below;
+                    }
+                    return taken;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Returns `blocks` to the list in one exchange: links them, in order, into a chain
+    /// (each block's `next` is the name the one after it goes back under) and puts the
+    /// chain on top with one CAS of `head`.
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push), for every block of `blocks`, which are distinct.
+    pub unsafe fn push_batch(&self, blocks: &[NonNull<Link>]) {
+        let (Some(&first), Some(&last)) = (blocks.first(), blocks.last()) else {
+            return;
+        };
+        // SAFETY: every block of `blocks` is the caller's, a live header that only we use
+        // now, so a shared reference to it is sound (headers are only ever accessed
+        // through atomics).
+        let header = |link: NonNull<Link>| unsafe { link.as_ref() };
+        // The name a block goes back under: one version on from `me` (as in `push`).
+        let name_of = |link| {
+            header(link)
+                .me
+                .load(Ordering::Relaxed)
+                .wrapping_add(VERSION_ONE)
+        };
+        for pair in blocks.windows(2) {
+            // Relaxed: published by `push_chain`'s release CAS.
+            header(pair[0])
+                .next
+                .store(name_of(pair[1]), Ordering::Relaxed);
+        }
+        self.push_chain(first, name_of(first), header(last));
+    }
+
     /// Puts the chain `first ..= last` (already linked through `next`) on top, `name`
     /// being `first`'s current name.
     #[inline(always)]

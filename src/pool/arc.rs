@@ -1201,7 +1201,7 @@ macro_rules! arc_pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
         $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)? $(,)?) => {
         $crate::__pool_singleton! {
-            arc_pool [$($doc)*] [$($cfg)*] [$($place)*]
+            arc_pool {} [$($doc)*] [$($cfg)*] [$($place)*]
             $vis $name : $crate::ArcInner<$data> $(, blocks = $blocks)?;
 
             /// Moves `value` into a free block as an `Arc`; gives `value` back when the

@@ -1,10 +1,11 @@
 //! [`Pool`]: an instance pool that grows from memory you give it.
 
 use core::marker::PhantomData;
-use core::mem;
+use core::mem::{self, MaybeUninit};
 use core::ptr::NonNull;
 
 use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::cache::{LocalCache, Shared};
 use crate::free_list::{self, FreeList};
 use crate::stats::Counters;
 use crate::sync::const_fn_unless_loom;
@@ -34,6 +35,8 @@ pub struct Pool<T> {
     pub(super) stats: Counters,
     /// Futures waiting for a block (empty without the `async` feature).
     waiters: Waiters,
+    /// The caches' flush requests and count (`crate::cache`).
+    pub(super) cache: Shared,
     // `fn() -> T`: the pool is `Send` and `Sync` whatever `T` is. It never holds a live
     // `T`: free blocks are uninitialised memory, and values live only inside boxes,
     // whose own `Send`/`Sync` follow `T`'s. So sharing the pool between threads shares
@@ -82,6 +85,7 @@ impl<T> Pool<T> {
                 list: FreeList::new(),
                 stats: Counters::new(),
                 waiters: Waiters::new(),
+                cache: Shared::new(),
                 _blocks_of: PhantomData,
             }
         }
@@ -190,6 +194,34 @@ impl<T> Pool<T> {
     #[doc(hidden)]
     pub fn __waiters(&self) -> &Waiters {
         &self.waiters
+    }
+
+    /// The pool's side of its caches (for the `PoolHandle` of `pool!` singletons). Not
+    /// part of the API, and harmless: a `Shared` offers nothing outside this crate.
+    #[doc(hidden)]
+    pub fn __cache_shared(&self) -> &Shared {
+        &self.cache
+    }
+
+    /// A cache of up to `CAP` of this pool's blocks for one context; see
+    /// [`LocalCache`](crate::LocalCache) and the stranding rule in its module docs.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{Block, LocalCache, Pool};
+    ///
+    /// static POOL: Pool<u64> = Pool::new();
+    /// static mut BLOCKS: [Block<u64>; 16] = [const { Block::new() }; 16];
+    /// // SAFETY: this is the only reference ever made to `BLOCKS`.
+    /// POOL.grow_exact(unsafe { &mut *core::ptr::addr_of_mut!(BLOCKS) });
+    ///
+    /// let mut cache: LocalCache<_, 8> = POOL.local_cache();
+    /// let word = cache.alloc_value(5).unwrap();
+    /// assert_eq!(cache.len(), 3);
+    /// cache.free(word);
+    /// ```
+    pub const fn local_cache<const CAP: usize>(&self) -> LocalCache<&Self, CAP> {
+        LocalCache::new(self)
     }
 
     /// Returns a box's block to the pool it came from, dropping its value if it holds
@@ -413,9 +445,39 @@ unsafe impl<T> PoolHandle for &Pool<T> {
     }
 
     fn take_waiting(&self) -> Option<NonNull<Block<T>>> {
-        let link = self.list.pop_strided(Block::<T>::STRIDE)?;
-        self.stats.on_take();
-        Some(Block::from_link(link))
+        match self.list.pop_strided(Block::<T>::STRIDE) {
+            Some(link) => {
+                self.stats.on_take();
+                Some(Block::from_link(link))
+            }
+            None => {
+                self.cache.request_flush();
+                None
+            }
+        }
+    }
+
+    fn cache_shared(&self) -> &Shared {
+        &self.cache
+    }
+
+    fn take_batch(&self, out: &mut [MaybeUninit<NonNull<Block<T>>>]) -> usize {
+        let taken = self
+            .list
+            .pop_batch(Block::<T>::STRIDE, super::as_links(out));
+        if taken == 0 {
+            self.stats.on_failure();
+            self.cache.request_flush();
+        } else {
+            self.stats.on_take_n(taken);
+        }
+        taken
+    }
+
+    unsafe fn release_batch(&self, blocks: &[NonNull<Block<T>>]) {
+        // SAFETY: the blocks came from our `take`/`take_batch` and are unused (the
+        // caller's promise).
+        unsafe { super::release_blocks(&self.list, &self.stats, &self.waiters, blocks) };
     }
 
     unsafe fn release(&self, block: NonNull<Block<T>>) {

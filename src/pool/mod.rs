@@ -30,7 +30,12 @@ macro_rules! stats_methods {
         #[cfg(feature = "stats")]
         pub fn stats(&self) -> crate::Stats {
             let $this = self;
-            crate::stats::Counters::snapshot(&$pool.stats, $capacity, $pool.__waiters().waits())
+            crate::stats::Counters::snapshot(
+                &$pool.stats,
+                $capacity,
+                $pool.__waiters().waits(),
+                $pool.cache.cached(),
+            )
         }
 
         $(#[$reset_doc])*
@@ -96,6 +101,44 @@ unsafe fn release_block<T>(
     // SAFETY: the block belongs to this list and is unused (the caller's promise).
     unsafe { list.push(crate::Block::link(block)) };
     waiters.on_release();
+}
+
+/// `release_block` for a batch of blocks (a cache handing blocks back): the statistics,
+/// one push of the whole chain, then the first waiter's wake-up (which hands blocks on to
+/// the waiters after it).
+///
+/// # Safety
+/// `blocks` are distinct blocks of the pool that owns `list`, taken from it and unused.
+unsafe fn release_blocks<T>(
+    list: &crate::free_list::FreeList,
+    stats: &crate::stats::Counters,
+    waiters: &crate::wait::Waiters,
+    blocks: &[core::ptr::NonNull<crate::Block<T>>],
+) {
+    stats.on_release_n(blocks.len());
+    // SAFETY: `NonNull<Block<T>>` and `NonNull<Link>` are both one pointer, and a
+    // block's header is at its address (`Block::link` is a cast), so the slice read as
+    // headers names the same blocks.
+    let links = unsafe {
+        core::slice::from_raw_parts(
+            blocks
+                .as_ptr()
+                .cast::<core::ptr::NonNull<crate::free_list::Link>>(),
+            blocks.len(),
+        )
+    };
+    // SAFETY: distinct blocks of this list, unused (the caller's promise).
+    unsafe { list.push_batch(links) };
+    waiters.on_release();
+}
+
+/// Casts a cache's batch buffer to the free list's (see `release_blocks` for the layout).
+fn as_links<T>(
+    out: &mut [core::mem::MaybeUninit<core::ptr::NonNull<crate::Block<T>>>],
+) -> &mut [core::mem::MaybeUninit<core::ptr::NonNull<crate::free_list::Link>>] {
+    // SAFETY: the same layout (see `release_blocks`), and `MaybeUninit` has no validity
+    // requirement; the borrow of `out` moves into the result.
+    unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) }
 }
 
 mod arc;

@@ -6,7 +6,29 @@
 /// - `pool!(A: T)` declares a pool that grows from memory you give it
 ///   ([`A::grow`](crate::Pool::grow), [`A::grow_exact`](crate::Pool::grow_exact));
 /// - `pool!(A: T, blocks = N)` declares one with `N` blocks of storage in a `static`,
-///   ready to use, with no `unsafe` anywhere.
+///   ready to use, with no `unsafe` anywhere;
+/// - either followed by `, thread_cache = C` (feature `std`) puts a cache of up to `C`
+///   blocks per thread in front of it: `A::alloc()` and the drop of a `Box<A>` use the
+///   calling thread's cache, exchanging `C / 2` blocks at a time with the shared list,
+///   and `A::flush_thread_cache()` returns the thread's blocks at once (so does the
+///   thread's exit). See "Caches" in the crate docs for the stranding and signal-safety
+///   rules.
+///
+/// ```
+/// # #[cfg(feature = "std")]
+/// # {
+/// use blockpool::pool;
+///
+/// pool!(Frames: [u8; 1500], blocks = 64, thread_cache = 8);
+///
+/// let frame = Frames::alloc_value([0; 1500]).unwrap(); // the thread's cache refills: 4
+/// let worker = std::thread::spawn(move || drop(frame)); // into the worker's cache
+/// worker.join().unwrap(); // its exit returns it to the pool
+/// assert!(Frames::flush_thread_cache()); // and this thread's 3
+/// # #[cfg(feature = "stats")]
+/// assert_eq!(Frames::instance().stats().in_use, 0);
+/// # }
+/// ```
 ///
 /// A visibility and these attributes may precede the name; any other attribute is a
 /// compile error (never silently ignored):
@@ -87,8 +109,9 @@
 /// ```
 ///
 /// # The singleton's functions
-/// `A::alloc()`, `A::alloc_value(value)`, `A::from_raw(ptr)`, `A::instance()` and, with
-/// the `async` feature, `A::alloc_async()`; `A::grow` and `A::grow_exact` for
+/// `A::alloc()`, `A::alloc_value(value)`, `A::from_raw(ptr)`, `A::instance()`, with
+/// `thread_cache = C` `A::flush_thread_cache()`, and, with the `async` feature,
+/// `A::alloc_async()`; `A::grow` and `A::grow_exact` for
 /// `pool!(A: T)` (above). They are associated functions (`A::alloc()`, not
 /// `A.alloc()`) and do what the same methods of the pool behind `A` do:
 ///
@@ -133,9 +156,11 @@
 #[macro_export]
 macro_rules! pool {
     (@sorted [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
-        $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)? $(,)?) => {
+        $vis:vis $name:ident : $data:ty $(, blocks = $blocks:expr)?
+        $(, thread_cache = $cache:expr)? $(,)?) => {
         $crate::__pool_singleton! {
-            pool [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $data $(, blocks = $blocks)?;
+            pool {$($cache)?} [$($doc)*] [$($cfg)*] [$($place)*]
+            $vis $name : $data $(, blocks = $blocks)?;
 
             /// Takes a free block; `None` when the pool is exhausted.
             ///
@@ -208,7 +233,9 @@ macro_rules! pool {
         }
     };
     (@sorted $($input:tt)*) => {
-        ::core::compile_error!("pool!: expected `[pub] Name: Type` or `[pub] Name: Type, blocks = N`");
+        ::core::compile_error!(
+            "pool!: expected `[pub] Name: Type` or `[pub] Name: Type, blocks = N`, optionally followed by `, thread_cache = C`"
+        );
     };
     ($($input:tt)*) => {
         $crate::__sort_pool_attrs!(pool [] [] [] $($input)*);
@@ -226,7 +253,7 @@ macro_rules! pool {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __pool_singleton {
-    (@type $mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+    (@type $mac:ident {$($cache:tt)*} [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
         $vis:vis $name:ident : $payload:ty, $pool:ty, $new:expr; $($functions:tt)*) => {
         $($cfg)*
         $($doc)*
@@ -253,25 +280,25 @@ macro_rules! __pool_singleton {
         }
 
         $($cfg)*
-        $crate::__forward_pool_handle! {
+        $crate::__singleton_handle! {
             // SAFETY: every call goes to the same `static` pool, `instance()`, declared
             // right above in this expansion, whose own handle upholds the contract.
             promise: unsafe { $crate::__private::ForwardingPromise::new() },
-            impl[] for $name, Data = $payload, to |_this| $name::instance()
+            {$($cache)*} $vis $name, $payload
         }
     };
-    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
+    ($mac:ident {$($cache:tt)*} [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)*]
         $vis:vis $name:ident : $payload:ty, blocks = $blocks:expr; $($functions:tt)*) => {
         $crate::__pool_singleton! {
-            @type $mac [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $payload,
+            @type $mac {$($cache)*} [$($doc)*] [$($cfg)*] [$($place)*] $vis $name : $payload,
             $crate::StaticPool<$payload, { $blocks }>, $crate::StaticPool::new();
             $($functions)*
         }
     };
-    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] []
+    ($mac:ident {$($cache:tt)*} [$($doc:tt)*] [$($cfg:tt)*] []
         $vis:vis $name:ident : $payload:ty; $($functions:tt)*) => {
         $crate::__pool_singleton! {
-            @type $mac [$($doc)*] [$($cfg)*] [] $vis $name : $payload,
+            @type $mac {$($cache)*} [$($doc)*] [$($cfg)*] [] $vis $name : $payload,
             $crate::Pool<$payload>, $crate::Pool::new();
 
             /// Carves blocks out of `memory` and returns how many it added; see
@@ -309,7 +336,7 @@ macro_rules! __pool_singleton {
             $($functions)*
         }
     };
-    ($mac:ident [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+]
+    ($mac:ident {$($cache:tt)*} [$($doc:tt)*] [$($cfg:tt)*] [$($place:tt)+]
         $vis:vis $name:ident : $payload:ty; $($functions:tt)*) => {
         ::core::compile_error!(::core::concat!(
             ::core::stringify!($mac), "!: #[link_section]/#[used] place a pool's blocks, and `",
@@ -317,6 +344,24 @@ macro_rules! __pool_singleton {
             "place that memory instead, or use `", ::core::stringify!($mac),
             "!(A: T, blocks = N)`"
         ));
+    };
+}
+
+/// The `PoolHandle` of a `pool!`/`arc_pool!` singleton `$name` over its `instance()`:
+/// `{}` forwards every call to it; `{C}` (`pool!(…, thread_cache = C)`) puts a
+/// thread-local cache of up to `C` blocks in front of it (feature `std`; see
+/// `crate::cache::thread`). Not part of the API; the promise is `__forward_pool_handle!`'s.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __singleton_handle {
+    (promise: $promise:expr, {} $vis:vis $name:ident, $payload:ty) => {
+        $crate::__forward_pool_handle! {
+            promise: $promise,
+            impl[] for $name, Data = $payload, to |_this| $name::instance()
+        }
+    };
+    (promise: $promise:expr, {$cache:expr} $vis:vis $name:ident, $payload:ty) => {
+        $crate::__thread_cached_handle! { promise: $promise, $cache, $vis $name, $payload }
     };
 }
 
@@ -349,6 +394,14 @@ macro_rules! __forward_pool_handle {
                 let $this = self;
                 $crate::PoolHandle::take_waiting(&$pool)
             }
+
+            fn take_batch(
+                &self,
+                out: &mut [::core::mem::MaybeUninit<::core::ptr::NonNull<$crate::Block<$data>>>],
+            ) -> usize {
+                let $this = self;
+                $crate::PoolHandle::take_batch(&$pool, out)
+            }
         }
     };
     (promise: $promise:expr,
@@ -374,6 +427,18 @@ macro_rules! __forward_pool_handle {
             fn waiters(&self) -> &$crate::__private::Waiters {
                 let $this = self;
                 $pool.__waiters()
+            }
+
+            fn cache_shared(&self) -> &$crate::__private::CacheShared {
+                let $this = self;
+                $pool.__cache_shared()
+            }
+
+            unsafe fn release_batch(&self, blocks: &[::core::ptr::NonNull<$crate::Block<$data>>]) {
+                let $this = self;
+                // SAFETY: forwarded: the blocks came from our `take`/`take_batch`, so
+                // from this pool.
+                unsafe { $crate::PoolHandle::release_batch(&$pool, blocks) }
             }
 
             unsafe fn owns(&self, block: ::core::ptr::NonNull<$crate::Block<$data>>) -> bool {

@@ -1,9 +1,10 @@
 //! [`StaticPool`]: a pool together with its storage, in one `static`, without `unsafe`.
 
-use core::mem;
+use core::mem::{self, MaybeUninit};
 use core::ptr::NonNull;
 
 use crate::boxed::{Box, Init, PoolHandle, Uninit};
+use crate::cache::{LocalCache, Shared};
 use crate::free_list::{self, FreeList};
 use crate::stats::Counters;
 use crate::sync::{self, const_fn_unless_loom, AtomicUsize};
@@ -56,6 +57,8 @@ pub struct StaticPool<T, const N: usize> {
     pub(super) stats: Counters,
     /// Futures waiting for a block (empty without the `async` feature).
     waiters: Waiters,
+    /// The caches' flush requests and count (`crate::cache`).
+    pub(super) cache: Shared,
     storage: [Block<T>; N],
 }
 
@@ -96,6 +99,7 @@ impl<T, const N: usize> StaticPool<T, N> {
                 fresh: AtomicUsize::new(0),
                 stats: Counters::new(),
                 waiters: Waiters::new(),
+                cache: Shared::new(),
                 #[cfg(not(blockpool_loom))]
                 storage: [const { Block::new() }; N],
                 // loom's atomics have no `const fn new`.
@@ -224,6 +228,13 @@ impl<T, const N: usize> StaticPool<T, N> {
         &self.waiters
     }
 
+    /// The pool's side of its caches (for the `PoolHandle` of `pool!` singletons). Not
+    /// part of the API, and harmless: a `Shared` offers nothing outside this crate.
+    #[doc(hidden)]
+    pub fn __cache_shared(&self) -> &Shared {
+        &self.cache
+    }
+
     /// Takes a free block, and says whether it is one that has never been handed out
     /// before (for [`ObjectPool`](crate::ObjectPool), which fills those first).
     pub(crate) fn take_block(&'static self) -> Option<(NonNull<Block<T>>, bool)> {
@@ -250,18 +261,49 @@ impl<T, const N: usize> StaticPool<T, N> {
     #[inline(never)]
     fn take_fresh(&'static self, count_failure: bool) -> Option<NonNull<Block<T>>> {
         let Some(i) = sync::increment_below(&self.fresh, N) else {
-            if count_failure {
-                self.stats.on_failure();
-            }
+            self.exhausted(count_failure);
             return None;
         };
         self.stats.on_take();
+        Some(self.adopt_fresh(i))
+    }
+
+    /// The pool has no free block: counts the failure (unless a waiting future found
+    /// it) and asks the caches to return theirs.
+    #[cold]
+    fn exhausted(&self, count_failure: bool) {
+        if count_failure {
+            self.stats.on_failure();
+        }
+        self.cache.request_flush();
+    }
+
+    /// Block `i` of the storage, claimed from `fresh` by the caller alone.
+    fn adopt_fresh(&'static self, i: usize) -> NonNull<Block<T>> {
         let storage = NonNull::from(&self.storage).cast::<Block<T>>();
-        // SAFETY: `i < N` was claimed by us alone; `storage` is this pool's own array,
-        // which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never called on
-        // this list.
+        // SAFETY: `i < N` was claimed by the caller alone; `storage` is this pool's own
+        // array, which `MAX_BLOCKS` bounds (checked in `new`), and `add_run` is never
+        // called on this list.
         let link = unsafe { self.list.adopt(Block::link(storage), i, Block::<T>::STRIDE) };
-        Some(Block::from_link(link))
+        Block::from_link(link)
+    }
+
+    /// A cache of up to `CAP` of this pool's blocks for one context; see
+    /// [`LocalCache`](crate::LocalCache) and the stranding rule in its module docs.
+    ///
+    /// # Examples
+    /// ```
+    /// use blockpool::{LocalCache, StaticPool};
+    ///
+    /// static POOL: StaticPool<[u8; 32], 32> = StaticPool::new();
+    ///
+    /// let mut cache: LocalCache<_, 8> = POOL.local_cache();
+    /// let block = cache.alloc().unwrap().init([1; 32]);
+    /// cache.free(block);
+    /// assert_eq!(cache.len(), 4); // one refill of 4, the block came back
+    /// ```
+    pub const fn local_cache<const CAP: usize>(&'static self) -> LocalCache<&'static Self, CAP> {
+        LocalCache::new(self)
     }
 
     stats_methods! {
@@ -343,6 +385,38 @@ unsafe impl<T, const N: usize> PoolHandle for &'static StaticPool<T, N> {
     unsafe fn release(&self, block: NonNull<Block<T>>) {
         // SAFETY: the block came from our `take` and is unused (the caller's promise).
         unsafe { super::release_block(&self.list, &self.stats, &self.waiters, block) };
+    }
+
+    fn cache_shared(&self) -> &Shared {
+        &self.cache
+    }
+
+    /// One batch pop of the free list; if it is empty, a run of never-used blocks
+    /// claimed with one update of `fresh`.
+    fn take_batch(&self, out: &mut [MaybeUninit<NonNull<Block<T>>>]) -> usize {
+        let mut taken = self
+            .list
+            .pop_batch(Block::<T>::STRIDE, super::as_links(out));
+        if taken == 0 {
+            if let Some(first) = sync::claim_below(&self.fresh, out.len(), N) {
+                for (slot, i) in out.iter_mut().zip(first.clone()) {
+                    slot.write(self.adopt_fresh(i));
+                }
+                taken = first.len();
+            }
+        }
+        if taken == 0 {
+            self.exhausted(true);
+        } else {
+            self.stats.on_take_n(taken);
+        }
+        taken
+    }
+
+    unsafe fn release_batch(&self, blocks: &[NonNull<Block<T>>]) {
+        // SAFETY: the blocks came from our `take`/`take_batch` and are unused (the
+        // caller's promise).
+        unsafe { super::release_blocks(&self.list, &self.stats, &self.waiters, blocks) };
     }
 
     fn waiters(&self) -> &Waiters {

@@ -75,3 +75,25 @@ pub fn explore(name: &str, bound: Bound, f: impl Fn() + Sync + Send + 'static) {
         f()
     });
 }
+
+/// Runs `f` as [`explore`] does and requires loom to *fail* it with a panic whose message
+/// contains one of `expected` (a model of a deliberately broken variant: the harness is
+/// shown to be able to fail, and for the reason the model checks).
+pub fn explore_expecting_failure(
+    name: &str,
+    bound: Bound,
+    expected: &[&str],
+    f: impl Fn() + Sync + Send + 'static,
+) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| explore(name, bound, f)));
+    let payload = result.expect_err("loom did not find the broken variant's bug");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        expected.iter().any(|m| message.contains(m)),
+        "loom failed for another reason: {message:?}"
+    );
+}

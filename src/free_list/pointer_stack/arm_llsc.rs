@@ -326,6 +326,23 @@ pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
     NonNull::new(top)
 }
 
+/// Takes up to `out.len()` blocks off the top, one `pop` (one exclusive window) each;
+/// returns how many. A walk of the chain inside one window would make it one `strex`
+/// per batch; it is not written yet, and on a single core (no contention on `head`) the
+/// pops cost what the cache's batching would save.
+pub(super) fn pop_batch(
+    list: &FreeList,
+    out: &mut [core::mem::MaybeUninit<NonNull<Link>>],
+) -> usize {
+    let mut taken = 0;
+    while taken < out.len() {
+        let Some(link) = pop(list) else { break };
+        out[taken].write(link);
+        taken += 1;
+    }
+    taken
+}
+
 /// Puts the chain `first ..= last` (already linked through `next`) on top.
 ///
 /// # Safety

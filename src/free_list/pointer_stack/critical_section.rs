@@ -14,6 +14,7 @@
 //! The critical section's acquire/release semantics order the link updates, so the
 //! atomics inside it are only there to be `Sync` and are all `Relaxed`.
 
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use super::{FreeList, Link};
@@ -28,6 +29,24 @@ pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
         let next = unsafe { top.as_ref() }.next.load(Ordering::Relaxed);
         list.head.store(next, Ordering::Relaxed);
         Some(top)
+    })
+}
+
+/// Takes up to `out.len()` blocks off the top in one critical section; returns how many.
+pub(super) fn pop_batch(list: &FreeList, out: &mut [MaybeUninit<NonNull<Link>>]) -> usize {
+    critical_section::with(|_| {
+        let mut taken = 0;
+        let mut top = list.head.load(Ordering::Relaxed);
+        while taken < out.len() {
+            let Some(link) = NonNull::new(top) else { break };
+            out[taken].write(link);
+            // SAFETY: as in `pop`: a free block of this pool, untouched by anyone else
+            // inside the critical section.
+            top = unsafe { link.as_ref() }.next.load(Ordering::Relaxed);
+            taken += 1;
+        }
+        list.head.store(top, Ordering::Relaxed);
+        taken
     })
 }
 

@@ -1,0 +1,167 @@
+//! [`Magazine`]: the blocks one cache holds, and its exchanges with the pool's shared
+//! free list. The no_std [`LocalCache`](super::LocalCache) and the thread-local caches
+//! (`thread.rs`) are a magazine plus the rule that says who may touch it.
+
+use core::mem::{self, MaybeUninit};
+use core::ptr::NonNull;
+
+use crate::boxed::PoolHandle;
+use crate::Block;
+
+/// Up to `CAP` free blocks of one pool, kept as a stack of pointers (the blocks
+/// themselves are not written while they sit here), and the count of flush requests the
+/// cache last honoured.
+///
+/// - `take` pops the top pointer; when empty it refills with one batch of `BATCH`
+///   blocks from the pool (`PoolHandle::take_batch`: one exchange of the shared list).
+/// - `release` pushes; when full it first hands the top `BATCH` blocks back as one
+///   chain (`PoolHandle::release_batch`: one exchange).
+/// - both first compare the pool's flush-request count with the one seen last; if it
+///   moved, another context found the shared list dry, and the magazine returns
+///   everything it holds, then serves this one call from the pool directly
+///   (`super::Shared`).
+pub(crate) struct Magazine<T, const CAP: usize> {
+    len: usize,
+    seen: usize,
+    blocks: [MaybeUninit<NonNull<Block<T>>>; CAP],
+}
+
+impl<T, const CAP: usize> Magazine<T, CAP> {
+    /// Blocks moved per exchange with the shared list: half the capacity (at least
+    /// one), so that a cache that alternates around a boundary does not exchange on
+    /// every call.
+    pub(crate) const BATCH: usize = if CAP < 2 { 1 } else { CAP / 2 };
+
+    /// An empty magazine.
+    pub(crate) const fn new() -> Self {
+        Self {
+            len: 0,
+            seen: 0,
+            blocks: [const { MaybeUninit::uninit() }; CAP],
+        }
+    }
+
+    /// Blocks held now.
+    pub(crate) const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// If the pool's flush-request count moved since we last looked and we hold blocks,
+    /// returns every block to it and says so (an empty magazine has nothing to give, and
+    /// its own failed refill raised a request too).
+    #[inline(always)]
+    fn honour_requests<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> bool {
+        let requests = pool.cache_shared().requests();
+        if requests == self.seen {
+            return false;
+        }
+        self.honour(pool, requests)
+    }
+
+    /// Notes the flush request numbered `requests` and returns every block to `pool`;
+    /// whether there were any.
+    #[cold]
+    #[inline(never)]
+    fn honour<P: PoolHandle<Data = T>>(&mut self, pool: &P, requests: usize) -> bool {
+        self.seen = requests;
+        let held = self.len > 0;
+        self.flush(pool);
+        held
+    }
+
+    /// A free block of `pool`: from the magazine, or from a refill; `None` when the
+    /// pool has none (the pool counts the failure and raises a flush request).
+    ///
+    /// Every block this magazine holds came from `pool` (the callers keep one magazine
+    /// per pool).
+    #[inline(always)]
+    pub(crate) fn take<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> Option<NonNull<Block<T>>> {
+        if CAP == 0 || mem::size_of::<T>() == 0 {
+            return pool.take();
+        }
+        if self.honour_requests(pool) {
+            // Others ran dry: take just this one block, so that the flushed blocks stay
+            // where they can find them (a refill would take half of them back).
+            return pool.take();
+        }
+        if self.len == 0 {
+            return self.refill(pool);
+        }
+        pool.cache_shared().cached_sub(1);
+        self.len -= 1;
+        // SAFETY: `blocks[..len]` are initialised (the invariant every method keeps,
+        // and `len <= CAP`), and `len` was above the index.
+        Some(unsafe { self.blocks.get_unchecked(self.len).assume_init() })
+    }
+
+    /// `take` from an empty magazine: one batch from the pool, whose top block goes
+    /// to the caller.
+    #[inline(never)]
+    fn refill<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> Option<NonNull<Block<T>>> {
+        let taken = pool.take_batch(&mut self.blocks[..Self::BATCH]);
+        if taken == 0 {
+            return None;
+        }
+        pool.cache_shared().cached_add(taken - 1);
+        self.len = taken - 1;
+        // SAFETY: `take_batch` wrote `blocks[..taken]`.
+        Some(unsafe { self.blocks[self.len].assume_init() })
+    }
+
+    /// Keeps `block` (or hands blocks back to the pool to make room).
+    ///
+    /// # Safety
+    /// `block` came from `take` of `pool` (directly or through a cache of it), nobody
+    /// uses it any more, and every block this magazine holds is `pool`'s.
+    #[inline(always)]
+    pub(crate) unsafe fn release<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        block: NonNull<Block<T>>,
+    ) {
+        if CAP == 0 || mem::size_of::<T>() == 0 || self.honour_requests(pool) {
+            // SAFETY: the caller's promise.
+            unsafe { pool.release(block) };
+            return;
+        }
+        if self.len >= CAP {
+            self.give_back(pool, CAP - Self::BATCH);
+        }
+        // SAFETY: `len < CAP` now (`give_back` left `CAP - BATCH`, `BATCH >= 1`).
+        unsafe { self.blocks.get_unchecked_mut(self.len) }.write(block);
+        self.len += 1;
+        pool.cache_shared().cached_add(1);
+    }
+
+    /// Returns every block held to `pool`, in one exchange.
+    pub(crate) fn flush<P: PoolHandle<Data = T>>(&mut self, pool: &P) {
+        self.give_back(pool, 0);
+    }
+
+    /// Returns `blocks[keep..len]` to `pool` as one chain.
+    #[inline(never)]
+    fn give_back<P: PoolHandle<Data = T>>(&mut self, pool: &P, keep: usize) {
+        if self.len <= keep {
+            return;
+        }
+        let count = self.len - keep;
+        // Before the release: if a waker that the release wakes panics, the blocks
+        // are already out of the magazine and cannot be handed back twice.
+        self.len = keep;
+        // Counted before the push, as `stats.rs` argues for `in_use`: a snapshot never
+        // shows more blocks cached than caches hold.
+        pool.cache_shared().cached_sub(count);
+        // SAFETY: `blocks[keep..keep + count]` were initialised (below the old `len`),
+        // and `MaybeUninit<X>` has `X`'s layout.
+        let returned = unsafe {
+            core::slice::from_raw_parts(
+                self.blocks.as_ptr().add(keep).cast::<NonNull<Block<T>>>(),
+                count,
+            )
+        };
+        // SAFETY: the magazine's blocks are distinct free blocks of `pool`, which only
+        // it holds (they came from `take_batch` of this pool or from owners who
+        // released them here), and they leave it now.
+        unsafe { pool.release_batch(returned) };
+    }
+}
