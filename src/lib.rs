@@ -511,11 +511,11 @@ mod wait;
 
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
+pub use cache::LocalCache;
 #[cfg(all(feature = "stats", not(blockpool_loom)))]
 pub use heap::{ClassStats, HeapStats};
 #[cfg(not(blockpool_loom))]
 pub use heap::{DefaultClasses, Heap, SizeClasses};
-pub use cache::LocalCache;
 pub use pool::{
     Arc, ArcBlock, ArcInner, ArcPool, Object, ObjectPool, Pool, ScopedPool, StaticPool, Weak,
 };

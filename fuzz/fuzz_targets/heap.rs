@@ -43,10 +43,21 @@ fn fill(live: &Live) {
 }
 
 fn no_overlap(all: &[Live], new: &Live) {
-    let (start, end) = (new.ptr.as_ptr() as usize, new.ptr.as_ptr() as usize + new.layout.size().max(1));
+    let (start, end) = (
+        new.ptr.as_ptr() as usize,
+        new.ptr.as_ptr() as usize + new.layout.size().max(1),
+    );
     for other in all {
-        let (s, e) = (other.ptr.as_ptr() as usize, other.ptr.as_ptr() as usize + other.layout.size().max(1));
-        assert!(end <= s || e <= start, "{:?} at {start:#x} overlaps {:?} at {s:#x}", new.layout, other.layout);
+        let (s, e) = (
+            other.ptr.as_ptr() as usize,
+            other.ptr.as_ptr() as usize + other.layout.size().max(1),
+        );
+        assert!(
+            end <= s || e <= start,
+            "{:?} at {start:#x} overlaps {:?} at {s:#x}",
+            new.layout,
+            other.layout
+        );
     }
 }
 
@@ -71,7 +82,11 @@ fuzz_target!(|data: &[u8]| {
                     Some(ptr) => {
                         assert_eq!(ptr.as_ptr() as usize % layout.align(), 0, "misaligned");
                         assert!(heap.owns(ptr.as_ptr()));
-                        let new = Live { ptr, layout, fill: fill_byte };
+                        let new = Live {
+                            ptr,
+                            layout,
+                            fill: fill_byte,
+                        };
                         no_overlap(&live, &new);
                         fill(&new);
                         live.push(new);
@@ -99,7 +114,8 @@ fuzz_target!(|data: &[u8]| {
                 let new_size = (b << 3 | a & 7) % 2300;
                 let old = &live[i];
                 let same_class = heap.class_of(old.layout)
-                    == heap.class_of(Layout::from_size_align(new_size, old.layout.align()).unwrap());
+                    == heap
+                        .class_of(Layout::from_size_align(new_size, old.layout.align()).unwrap());
                 // SAFETY: a live allocation of `heap` with its layout.
                 match unsafe { heap.try_realloc(old.ptr, old.layout, new_size) } {
                     Some(ptr) => {
@@ -108,10 +124,17 @@ fuzz_target!(|data: &[u8]| {
                             assert_eq!(ptr, old.ptr, "a realloc within the class moved");
                         }
                         let layout = Layout::from_size_align(new_size, old.layout.align()).unwrap();
-                        let moved = Live { ptr, layout, fill: old.fill };
+                        let moved = Live {
+                            ptr,
+                            layout,
+                            fill: old.fill,
+                        };
                         check_fill(&moved, old.layout.size().min(new_size));
                         no_overlap(&live, &moved);
-                        let moved = Live { fill: fill_byte, ..moved };
+                        let moved = Live {
+                            fill: fill_byte,
+                            ..moved
+                        };
                         fill(&moved);
                         live.push(moved);
                     }
@@ -138,11 +161,19 @@ fuzz_target!(|data: &[u8]| {
         let carved = heap.carved(class);
         for _ in 0..carved {
             let ptr = heap.try_alloc(layout).expect("a carved block is lost");
-            let new = Live { ptr, layout, fill: 0 };
+            let new = Live {
+                ptr,
+                layout,
+                fill: 0,
+            };
             no_overlap(&live, &new);
             live.push(new);
         }
-        assert_eq!((heap.carved(class), heap.arena_used()), (carved, used), "a block was lost");
+        assert_eq!(
+            (heap.carved(class), heap.arena_used()),
+            (carved, used),
+            "a block was lost"
+        );
         for old in live.drain(..) {
             // SAFETY: as above.
             unsafe { heap.free(old.ptr, old.layout) };
