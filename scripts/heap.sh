@@ -18,7 +18,8 @@
 #     it), and the heap `static` in `.bss`;
 #  8. instruction counts (firmware/src/bin/heap_cost.rs, M4F and M0, traced under QEMU)
 #     of alloc and dealloc beside embedded-alloc's LlffHeap and TlsfHeap, with the
-#     guard alloc+dealloc <= 1/5 of TLSF's on the M4F; arena utilisation
+#     guard alloc+dealloc <= 1/5 of TLSF's on the M4F, and no `cpsid` in the heap's
+#     code on the M4F (with its control: the check finds the peers'); arena utilisation
 #     (firmware/src/bin/heap_util.rs) beside both.
 #
 #   scripts/heap.sh                 everything
@@ -73,6 +74,15 @@ fi
 if wants firmware || wants counts; then
     command -v qemu-system-arm >/dev/null || apt_install qemu-system-arm
     command -v readelf >/dev/null || apt_install binutils
+    if [ -z "${OBJDUMP:-}" ]; then
+        # LLVM's objdump from rustup (matches the compiler); Debian's `llvm` otherwise.
+        rustup component add llvm-tools >/dev/null 2>&1 || true
+        OBJDUMP="$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-objdump 2>/dev/null | sed -n 1p || true)"
+        if [ -z "$OBJDUMP" ] || [ ! -x "$OBJDUMP" ]; then
+            command -v llvm-objdump >/dev/null || apt_install llvm
+            OBJDUMP="$(command -v llvm-objdump)"
+        fi
+    fi
 fi
 
 timings=()
@@ -251,6 +261,22 @@ counts() {
     awk '$1 == "thumbv7em-none-eabihf" && $2 == "heap_cost" { if ($4 * 5 > $5) { bad = 1; print "FAIL: " $3 " B: " $4 " > " $5 " / 5" } }
          END { exit bad }' "$out/counts.txt"
     echo "  M4F default build: alloc+dealloc within 1/5 of TLSF's at every size"
+    # No interrupt masked by the heap on LL/SC targets: no `cpsid` in the heap's code
+    # (the measured functions and every function of blockpool's heap module, LTO
+    # inlining included). The same check must find `cpsid` in the peers' functions
+    # and in the thumbv6m heap (critical sections), so it can fail.
+    masking() { "$OBJDUMP" -d --no-show-raw-insn "$1" |
+        awk '/^[0-9a-f]+ <.*>:$/ {name = $2} /cpsid/ {print name}' | sort -u; }
+    local m7 m6
+    m7="$(masking "$out/thumbv7em-none-eabihf/heap_cost")"
+    m6="$(masking "$out/thumbv6m-none-eabi/heap_cost")"
+    if grep -E 'blockpool_heap|blockpool4heap' <<<"$m7"; then
+        echo "FAIL: the heap masks interrupts on thumbv7em"; return 1
+    fi
+    grep -q '<tlsf_alloc>' <<<"$m7" && grep -q '<llff_alloc>' <<<"$m7" &&
+        grep -q '<blockpool_heap_alloc>' <<<"$m6" ||
+        { echo "FAIL: the cpsid check found no masking where there is some: it cannot see it"; return 1; }
+    echo "  thumbv7em: no cpsid in the heap's code (found in tlsf_*/llff_*, and in the thumbv6m heap: the check sees it)"
     build thumbv7em-none-eabihf heap_util heap_util heap
     run thumbv7em-none-eabihf heap_util | tee "$out/heap_util.log"
     grep -q "PASS heap_util" "$out/heap_util.log"

@@ -91,8 +91,9 @@
 //! | same, feature `stats` | 35 + 31 = 66 | 164 | 247 | 27 % |
 //! | Cortex-M0 (thumbv6m, critical sections) | 24 + 21 = **45** | 119 + 86 = 205 | 277 + 214 = 491 | 9 % |
 //!
-//! On LL/SC targets the heap masks no interrupt at all; both peers mask interrupts for
-//! the whole of every call. `scripts/heap.sh` fails if the M4F's default build exceeds
+//! On LL/SC targets the heap masks no interrupt at all (`scripts/heap.sh` checks that
+//! no `cpsid` is in its code on the M4F); both peers mask interrupts for the whole of
+//! every call. `scripts/heap.sh` fails if the M4F's default build exceeds
 //! a fifth of TLSF's at any size.
 //!
 //! The price is memory. `scripts/heap.sh counts` (firmware `heap_util`) replays one
