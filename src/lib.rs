@@ -29,6 +29,11 @@
 //!   [`request`](ObjectPool::request) lends an [`Object`], which goes back without
 //!   dropping its value.
 //!
+//! - [`Heap`]: a heap for `alloc` (`Vec`, `Box`, `String`, `BTreeMap`), usable as the
+//!   `#[global_allocator]`: size classes, each a free list of the same kind, over an
+//!   arena in `.bss`; lock-free and interrupt-safe where the pools are. See the
+//!   [`heap`] module for its policy, guarantees and measured costs.
+//!
 //! The block pools hand out [`Box`]es, which start [`Uninit`] and become [`Init`] with
 //! [`Box::init`] (or in place, with [`Box::as_uninit_mut`] and [`Box::assume_init`]).
 //! A box returns its block to the pool when dropped. Zero-sized types need no memory:
@@ -226,6 +231,8 @@
 //!   (thumbv6m, riscv32imc) they use its implementation (its `critical-section` or
 //!   `unsafe-assume-single-core` feature, chosen by the firmware) rather than
 //!   blockpool's own critical sections. The free list's backend does not change.
+//! - `allocator-api2`: `allocator_api2::alloc::Allocator` for `&`[`Heap`], so a
+//!   collection can draw from one heap instance (see the [`heap`] module).
 //! - `single-core`: for single-core parts; leaves out the `dmb` barriers of the ARM
 //!   LL/SC backend's pop and push (one instruction each), and on Cortex-M makes the
 //!   push try once with its link stored inside the exclusive window before its retry
@@ -496,6 +503,7 @@ mod boxed;
 mod cache;
 mod counter;
 mod free_list;
+pub mod heap;
 mod pool;
 mod stats;
 mod sync;
@@ -504,6 +512,10 @@ mod wait;
 pub use block::Block;
 pub use boxed::{Box, Init, PoolHandle, State, Uninit};
 pub use cache::LocalCache;
+#[cfg(all(feature = "stats", not(blockpool_loom)))]
+pub use heap::{ClassStats, HeapStats};
+#[cfg(not(blockpool_loom))]
+pub use heap::{DefaultClasses, Heap, SizeClasses};
 pub use pool::{
     Arc, ArcBlock, ArcInner, ArcPool, Object, ObjectPool, Pool, ScopedPool, StaticPool, Weak,
 };
