@@ -64,16 +64,24 @@ lint() {
 
 # Every combination of the library's features compiles, on the host and on the two
 # Cortex-M backends (`--no-dev-deps`: the library alone, as a dependent builds it).
+# `std` and `allocator-api2` only add API beside the others (thread caches, the heap's
+# `Allocator`): each is checked alone and with every other feature, not in the powerset,
+# which would take four times as long.
 powerset() {
     cargo hack --version >/dev/null 2>&1 || cargo install cargo-hack --locked
     local t
     for t in "" thumbv7em-none-eabihf; do
-        cargo hack check -q -p blockpool --lib --feature-powerset --exclude-features default --no-dev-deps \
-            ${t:+--target "$t"} || return 1
+        cargo hack check -q -p blockpool --lib --feature-powerset --exclude-features default,std,allocator-api2 \
+            --no-dev-deps ${t:+--target "$t"} || return 1
     done
+    cargo check -q -p blockpool --lib --features std &&
+        cargo check -q -p blockpool --lib --features allocator-api2 &&
+        cargo check -q -p blockpool --lib --all-features &&
+        cargo check -q -p blockpool --lib --target thumbv7em-none-eabihf \
+            --features allocator-api2,stats,async,single-core,defmt || return 1
     # thumbv6m has no atomic read-modify-write: portable-atomic then needs one of its
     # own features, which the firmware picks (here `critical-section`).
-    cargo hack check -q -p blockpool --lib --feature-powerset --exclude-features default,portable-atomic \
+    cargo hack check -q -p blockpool --lib --feature-powerset --exclude-features default,portable-atomic,std,allocator-api2 \
         --no-dev-deps --target thumbv6m-none-eabi &&
         cargo check -q -p blockpool --lib --target thumbv6m-none-eabi \
             --features portable-atomic,portable-atomic/critical-section,stats,async
@@ -120,6 +128,10 @@ run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
 run_step "loom, Miri, TSan, ASan, fuzzing" scripts/verify.sh "${verify_args[@]}"
+# The heap (issue 16): its own lint, tests, negative control, loom model, fuzz target,
+# firmware and instruction counts. Not its Miri step: verify.sh's Miri run above runs
+# every test, the heap's included.
+run_step "heap" scripts/heap.sh lint host control loom fuzz firmware counts
 
 # Every hand-made mutation of the free list, the Arc counts and the stats must be killed
 # by its test (TESTING.md, "Mutation testing"); it reuses the loom and Miri builds above.

@@ -11,7 +11,7 @@
 #
 # Sizes (environment; quick default / --full default):
 #   LOOM_MAX_PREEMPTIONS      preemption bound of the 3-thread loom scenarios   1 / 2
-#   BLOCKPOOL_MIRI_SEEDS      seeds of the threaded Miri test                    8 / 32
+#   BLOCKPOOL_MIRI_SEEDS      seeds of the threaded Miri test                    8 / 16
 #   BLOCKPOOL_TSAN_OPS        pool operations of the TSan stress test      200000 / 10000000
 #   BLOCKPOOL_FUZZ_SECONDS    fuzzing time limit (seconds)                      10 / 600
 #   BLOCKPOOL_FUZZ_RUNS       fuzzing executions (-1: until the time limit)     -1 / 1000000
@@ -38,7 +38,7 @@ done
 [ ${#steps[@]} -gt 0 ] || steps=(loom miri tsan asan fuzz)
 
 if [ "$full" = 1 ]; then
-    : "${LOOM_MAX_PREEMPTIONS:=2}" "${BLOCKPOOL_MIRI_SEEDS:=32}" "${BLOCKPOOL_TSAN_OPS:=10000000}"
+    : "${LOOM_MAX_PREEMPTIONS:=2}" "${BLOCKPOOL_MIRI_SEEDS:=16}" "${BLOCKPOOL_TSAN_OPS:=10000000}"
     : "${BLOCKPOOL_FUZZ_SECONDS:=600}" "${BLOCKPOOL_FUZZ_RUNS:=1000000}"
 else
     : "${LOOM_MAX_PREEMPTIONS:=1}" "${BLOCKPOOL_MIRI_SEEDS:=8}" "${BLOCKPOOL_TSAN_OPS:=200000}"

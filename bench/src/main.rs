@@ -7,6 +7,7 @@
 //! ```
 
 mod chart;
+mod heap;
 // atomic-pool's `pool!` expands to a hand-written div_ceil.
 #[allow(clippy::manual_div_ceil)]
 mod contenders;
@@ -493,6 +494,7 @@ fn main() {
     let elapsed = started.elapsed();
     let summary = report::summarise(&entries, &cells);
     report::print_tables(&cfg, &summary);
+    heap::report(cfg.quick);
     let misses = report::print_targets(&summary);
     let failures: Vec<String> = cells
         .iter()
