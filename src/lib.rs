@@ -176,8 +176,8 @@
 //! ## Caches: scaling across cores
 //! One shared free list is as fast as an unprotected Treiber stack on one thread, but
 //! every alloc and free of every thread then moves the list's head between cores. A
-//! cache keeps free blocks for one context, so its alloc and free touch no shared
-//! cache line, and it exchanges blocks with the shared list in **batches** (half its
+//! cache keeps free blocks for one context, so its alloc and free write no shared
+//! cache line (without the `stats` feature), and it exchanges blocks with the shared list in **batches** (half its
 //! capacity, one CAS per batch). Two forms (the module `src/cache/` has the design):
 //! - [`LocalCache`] (every target, no_std): a cache handle that one context owns (one
 //!   per core on a dual-core MCU, per RTOS task, per worker thread): `!Sync`, used

@@ -1,7 +1,9 @@
 //! The caching layer: per-context caches of free blocks in front of a pool's shared free
-//! list, so that alloc and free touch no shared cache line while a cache holds blocks,
-//! and the shared list is touched once per *batch* of blocks (Bonwick's magazines,
-//! tcmalloc's thread caches).
+//! list, so that alloc and free write no shared cache line while a cache holds blocks
+//! (they read one: the pool's flush-request count, written only when an allocation
+//! finds the pool empty), and the shared list is touched once per *batch* of blocks
+//! (Bonwick's magazines, tcmalloc's thread caches). Without the `stats` feature, that
+//! is; with it, each cached alloc and free also counts `cached` (below).
 //!
 //! ```text
 //! cache/
@@ -168,8 +170,8 @@ impl Shared {
 }
 
 /// A cache of up to `CAP` free blocks of one pool, owned by one context: its
-/// [`alloc`](Self::alloc) and [`free`](Self::free) touch no shared memory while it holds
-/// blocks, and it exchanges blocks with the pool's shared free list in batches of
+/// [`alloc`](Self::alloc) and [`free`](Self::free) write no shared memory while it holds
+/// blocks (without the `stats` feature), and it exchanges blocks with the pool's shared free list in batches of
 /// `CAP / 2`. See "Caches" in the [crate docs](crate) for the stranding rule (at most
 /// `CAP` of the pool's blocks sit here, invisible to other contexts, until a flush).
 ///
