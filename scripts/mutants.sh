@@ -207,8 +207,8 @@ kill: loom --features stats loom_stats reset_racing_an_allocation
 
 name: stats_take_relaxed
 file: src/stats.rs
-old: let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Acquire) + 1;
-new: let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Relaxed) + 1;
+old: let in_use = counter::fetch_add(&self.in_use, blocks, Ordering::Acquire) + blocks;
+new: let in_use = counter::fetch_add(&self.in_use, blocks, Ordering::Relaxed) + blocks;
 expect: caught
 kill: loom --features stats loom_stats reset_racing_an_allocation
 

@@ -4,7 +4,7 @@
 #   scripts/test.sh            quick sizes (for local use)
 #   scripts/test.sh --full     CI sizes: 10^6 signal-handler runs and injections
 #                              (2 x 10^5 timer runs against the thread cache),
-#                              10^7 stress and TSan operations, 10^6 fuzz executions, ...
+#                              10^7 stress and TSan operations, 5 x 10^5 fuzz executions, ...
 #
 # Self-sufficient on a fresh Debian 12 machine with rustup: each step installs what it
 # needs (rustup targets and components, QEMU, cargo-fuzz). See TESTING.md for what each

@@ -14,7 +14,7 @@
 #   BLOCKPOOL_MIRI_SEEDS      seeds of the threaded Miri test                    8 / 16
 #   BLOCKPOOL_TSAN_OPS        pool operations of the TSan stress test      200000 / 10000000
 #   BLOCKPOOL_FUZZ_SECONDS    fuzzing time limit (seconds)                      10 / 600
-#   BLOCKPOOL_FUZZ_RUNS       fuzzing executions (-1: until the time limit)     -1 / 1000000
+#   BLOCKPOOL_FUZZ_RUNS       fuzzing executions (-1: until the time limit)     -1 / 500000
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +39,7 @@ done
 
 if [ "$full" = 1 ]; then
     : "${LOOM_MAX_PREEMPTIONS:=2}" "${BLOCKPOOL_MIRI_SEEDS:=16}" "${BLOCKPOOL_TSAN_OPS:=10000000}"
-    : "${BLOCKPOOL_FUZZ_SECONDS:=600}" "${BLOCKPOOL_FUZZ_RUNS:=1000000}"
+    : "${BLOCKPOOL_FUZZ_SECONDS:=600}" "${BLOCKPOOL_FUZZ_RUNS:=500000}"
 else
     : "${LOOM_MAX_PREEMPTIONS:=1}" "${BLOCKPOOL_MIRI_SEEDS:=8}" "${BLOCKPOOL_TSAN_OPS:=200000}"
     : "${BLOCKPOOL_FUZZ_SECONDS:=10}" "${BLOCKPOOL_FUZZ_RUNS:=-1}"
