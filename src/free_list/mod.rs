@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Every backend offers the same small interface: `FreeList::{new, pop_strided,
-//! push, add_run, adopt, owns}`, a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.
+//! push, pop_batch, push_batch, add_run, adopt, owns}` (the batch pair for the caches
+//! of `crate::cache`), a per-block header `Link` with `Link::new`, and `MAX_BLOCKS`.
 
 #[cfg(blockpool_backend = "tagged_index")]
 mod tagged_index;

@@ -327,9 +327,10 @@ pub(super) fn pop(list: &FreeList) -> Option<NonNull<Link>> {
 }
 
 /// Takes up to `out.len()` blocks off the top, one `pop` (one exclusive window) each;
-/// returns how many. A walk of the chain inside one window would make it one `strex`
-/// per batch; it is not written yet, and on a single core (no contention on `head`) the
-/// pops cost what the cache's batching would save.
+/// returns how many. So on this backend a cache's refill is not one exchange of `head`
+/// but one per block (its flush, `push_chain`, is one `strex`). A walk of the chain
+/// inside one window would make the refill one `strex` too; it needs its own `asm!`
+/// sequence and disassembly guard, and is not written yet.
 pub(super) fn pop_batch(
     list: &FreeList,
     out: &mut [core::mem::MaybeUninit<NonNull<Link>>],
