@@ -306,6 +306,34 @@ old: if state != IDLE && !(state == UNREGISTERED
 new: if state != IDLE && state != BUSY && !(state == UNREGISTERED
 expect: caught
 kill: BLOCKPOOL_CACHE_SIGNAL_RUNS=1000 BLOCKPOOL_INJECTIONS=20000 hooked --features std --test cache_signal
+
+name: depot_publish_relaxed
+file: src/cache/depot.rs
+old: slot.state.store(FULL, Ordering::Release);
+new: slot.state.store(FULL, Ordering::Relaxed);
+expect: caught
+kill: loom loom_cache depot
+
+name: depot_claim_relaxed
+file: src/cache/depot.rs
+old: .compare_exchange(from, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+new: .compare_exchange(from, CLAIMED, Ordering::Relaxed, Ordering::Relaxed)
+expect: caught
+kill: loom loom_cache depot
+
+name: depot_partial_take_drops_rest
+file: src/cache/depot.rs
+old: let state = if left == 0 { EMPTY } else { FULL };
+new: let state = if left == 0 { EMPTY } else { EMPTY };
+expect: caught
+kill: loom loom_cache depot
+
+name: refill_skips_depot
+file: src/cache/magazine.rs
+old: let from_depot = depot.map_or(0, |depot| depot.take(&mut self.blocks[..Self::BATCH]));
+new: let from_depot = depot.map_or(0, |_| 0);
+expect: caught
+kill: host --features stats,std --test cache depot
 EOF
 )
 

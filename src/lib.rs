@@ -208,7 +208,7 @@
 //!
 //! - **Stranding rule**: cached blocks are free but invisible to other contexts, so a
 //!   pool can report exhaustion while up to `C` blocks sit in each cache (`C ×` caches
-//!   in all). An allocation that finds the pool empty raises a *flush request*; every
+//!   in all, plus `2 C` in transit between a pool's thread-local caches). An allocation that finds the pool empty raises a *flush request*; every
 //!   cache returns all its blocks at its next alloc or free, so a retry succeeds once
 //!   the others have run. `stats().cached` (feature `stats`) counts cached blocks.
 //! - **Signal-safety rule**: a thread-local cache is marked busy during each operation;
@@ -530,6 +530,9 @@ pub use wait::AllocFuture;
 pub mod __private {
     #[cfg(all(feature = "std", not(blockpool_loom)))]
     pub use crate::cache::thread as thread_cache;
+    /// The depot, for its loom model (`tests/loom_cache.rs`) only.
+    #[cfg(blockpool_loom)]
+    pub use crate::cache::Depot;
     pub use crate::cache::Shared as CacheShared;
     pub use crate::wait::Waiters;
     #[cfg(all(feature = "std", not(blockpool_loom)))]

@@ -26,6 +26,29 @@ pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
 #[allow(unused_imports)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
 
+/// `UnsafeCell` with loom's closure API (`with_mut`), so that loom can check the accesses
+/// to data that an atomic hands from one context to the next (the async waker slot, the
+/// cache depot's batches); the plain cell in every other build.
+#[cfg(blockpool_loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::cell::UnsafeCell;
+
+#[cfg(not(blockpool_loom))]
+#[allow(dead_code)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(blockpool_loom))]
+#[allow(dead_code)]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
 /// Declares a function that is `const` in normal builds and plain under `cfg(blockpool_loom)`,
 /// whose atomics cannot be created in a constant context.
 macro_rules! const_fn_unless_loom {

@@ -59,23 +59,8 @@ const REGISTERING: usize = 0b01;
 #[cfg(feature = "async")]
 const WAKING: usize = 0b10;
 
-/// `UnsafeCell` with loom's closure API, so that loom can check the waker's accesses.
-#[cfg(all(feature = "async", blockpool_loom))]
-use loom::cell::UnsafeCell;
-
-#[cfg(all(feature = "async", not(blockpool_loom)))]
-struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
-
-#[cfg(all(feature = "async", not(blockpool_loom)))]
-impl<T> UnsafeCell<T> {
-    const fn new(value: T) -> Self {
-        Self(core::cell::UnsafeCell::new(value))
-    }
-
-    fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        f(self.0.get())
-    }
-}
+#[cfg(feature = "async")]
+use crate::sync::UnsafeCell;
 
 /// The waker slot of the first waiter (see the module docs).
 #[cfg(feature = "async")]

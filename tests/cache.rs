@@ -276,4 +276,70 @@ mod thread_local {
         assert_conserved(Packets, 64);
         Packets::flush_thread_cache();
     }
+
+    pool!(Handed: u64, blocks = 16, thread_cache = 4);
+
+    /// Batches that one thread's cache overflows go to the depot (up to 4 batches of
+    /// `C / 2 = 2`), where another thread's refill finds them; the stranding bound counts
+    /// them (`C` per thread plus `2 C` in the depot); a flush request returns them.
+    #[test]
+    fn the_depot_hands_batches_to_other_threads() {
+        // A thread takes all 16 blocks, frees them all (its cache keeps 4 and overflows
+        // 6 batches of 2: 4 fill the depot, 2 go back to the shared list), and waits.
+        let (freed_tx, freed_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let held: Vec<_> = (0..16u64)
+                .map(|i| Handed::alloc_value(i).expect("16 free blocks"))
+                .collect();
+            // (No failed alloc here: it would raise a flush request, which empties the
+            // depot at the next cache operation.)
+            drop(held);
+            freed_tx.send(()).unwrap();
+            done_rx.recv().unwrap(); // keeps its cache alive
+        });
+        freed_rx.recv().unwrap();
+        #[cfg(feature = "stats")]
+        {
+            let s = Handed::instance().stats();
+            assert_eq!(s.cached, 4 + 8, "the holder's 4 and the depot's 4 batches");
+            assert_eq!(s.in_use, s.cached);
+        }
+        // This thread's first refill comes from the depot (a batch of 2: one cached, one
+        // handed out), the next ones too: the depot's 8 and the 4 blocks on the shared
+        // list are all reachable from here.
+        let first = Handed::alloc_value(100).expect("a batch in the depot");
+        #[cfg(feature = "stats")]
+        assert_eq!(
+            Handed::instance().stats().cached,
+            4 + 6 + 1,
+            "the refill took a batch from the depot, not from the shared list"
+        );
+        let mut here: Vec<_> = std::iter::once(first)
+            .chain((1..12u64).map(|i| {
+                Handed::alloc_value(100 + i)
+                    .expect("a block in the depot or the shared list was not found")
+            }))
+            .collect();
+        #[cfg(feature = "stats")]
+        assert_eq!(
+            Handed::instance().stats().cached,
+            4,
+            "only the holder's cache is left"
+        );
+        // The pool is dry here: the failed alloc raises a flush request, which the
+        // holder's cache honours at its next operation (its thread exit, here).
+        assert!(Handed::alloc().is_none(), "the holder's 4 are stranded");
+        done_tx.send(()).unwrap();
+        holder.join().unwrap();
+        for (i, b) in here.iter().enumerate() {
+            assert_eq!(**b, 100 + i as u64);
+        }
+        here.truncate(0);
+        assert!(Handed::flush_thread_cache());
+        #[cfg(feature = "stats")]
+        assert_eq!(Handed::instance().stats().cached, 0);
+        assert_conserved(Handed, 16);
+        Handed::flush_thread_cache();
+    }
 }

@@ -1,6 +1,7 @@
 //! loom models of the caching layer (`src/cache/`): the batch exchange with the shared
 //! free list (a batch pop of a chain with one CAS, a batch push of a chain with one CAS,
-//! against single pops and pushes in another thread) and the flush-request protocol.
+//! against single pops and pushes in another thread), the flush-request protocol, and
+//! the depot that hands whole batches from one thread's cache to another's.
 //!
 //! Run: `RUSTFLAGS="--cfg blockpool_loom" cargo test --release --test loom_cache`
 //!
@@ -12,6 +13,11 @@
 //! did not order one owner's writes before the next owner's reads; per-block in-use flags
 //! catch a block with two owners; the end drains the pool and counts every block once.
 //!
+//! The depot model drives `Depot` itself (exported for it under `cfg(blockpool_loom)`
+//! only) with blocks of a real pool: its batches are `loom::cell::UnsafeCell`s, so loom
+//! checks that a slot's writer and its next reader (and the reader and the slot's next
+//! writer) are ordered, and the blocks' marks check the owners on either side.
+//!
 //! `NaiveBatchList` is the same batch pop without the head's version (the chain walked,
 //! then one CAS on the top block's index alone); `naive_batch_pop_aba_is_found` asserts
 //! that the same model finds its ABA bug, so the model is shown to be able to fail.
@@ -21,7 +27,8 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use blockpool::{Block, Box, LocalCache, Pool};
+use blockpool::__private::Depot;
+use blockpool::{Block, Box, LocalCache, Pool, PoolHandle};
 
 #[path = "common/loom_explore.rs"]
 mod loom_explore;
@@ -398,4 +405,74 @@ fn flush_request() {
 #[test]
 fn flush_request_is_honoured() {
     explore("flush_request_is_honoured", Unbounded, flush_request);
+}
+
+/// The depot: thread 1 takes two blocks from the pool twice, writes them and puts each
+/// pair into the depot as one batch (or frees it, if no slot is empty); thread 2 takes a
+/// batch from the depot twice, checks and writes its blocks and frees them. A batch may be
+/// taken in part (thread 2 asks for one block the first time), so a slot is published
+/// again and reused. The end drains the depot and the pool: every block once.
+fn depot_between_threads() {
+    let pool = Real::make(4);
+    let depot: &'static Depot<u64, 2> = leak(Depot::new());
+    let checks = Checks::new(4);
+    let producer = thread::spawn(move || {
+        for _ in 0..2 {
+            let batch: Vec<_> = (0..2).filter_map(|_| (&pool.pool).take()).collect();
+            for &block in &batch {
+                checks.taken(pool.block_id(block), 1);
+                checks.given(pool.block_id(block), 1);
+            }
+            // SAFETY: distinct free blocks of `pool`, taken just now and given up.
+            if !batch.is_empty() && !unsafe { depot.put(&batch) } {
+                for &block in &batch {
+                    // SAFETY: as above; the put stored nothing.
+                    unsafe { (&pool.pool).release(block) };
+                }
+            }
+        }
+    });
+    let consumer = thread::spawn(move || {
+        for wanted in [1, 2] {
+            let mut out = [std::mem::MaybeUninit::uninit(); 2];
+            let taken = depot.take(&mut out[..wanted]);
+            for slot in &out[..taken] {
+                // SAFETY: `take` wrote `out[..taken]`.
+                let block = unsafe { slot.assume_init() };
+                checks.taken(pool.block_id(block), 2);
+                checks.given(pool.block_id(block), 2);
+                // SAFETY: the depot held only free blocks of `pool`, now ours.
+                unsafe { (&pool.pool).release(block) };
+            }
+        }
+    });
+    producer.join().unwrap();
+    consumer.join().unwrap();
+    let mut out = [std::mem::MaybeUninit::uninit(); 2];
+    loop {
+        let taken = depot.take(&mut out);
+        if taken == 0 {
+            break;
+        }
+        for slot in &out[..taken] {
+            // SAFETY: as in the consumer.
+            unsafe { (&pool.pool).release(slot.assume_init()) };
+        }
+    }
+    check_end(pool, checks, 4);
+}
+
+impl Real {
+    fn block_id(&self, block: std::ptr::NonNull<Block<u64>>) -> usize {
+        (block.as_ptr() as usize - self.base) / STRIDE
+    }
+}
+
+#[test]
+fn depot_hands_batches_between_threads() {
+    explore(
+        "depot_hands_batches_between_threads",
+        FromEnv(2),
+        depot_between_threads,
+    );
 }

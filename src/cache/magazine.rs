@@ -5,6 +5,7 @@
 use core::mem::{self, MaybeUninit};
 use core::ptr::NonNull;
 
+use super::Depot;
 use crate::boxed::PoolHandle;
 use crate::Block;
 
@@ -13,13 +14,19 @@ use crate::Block;
 /// cache last honoured.
 ///
 /// - `take` pops the top pointer; when empty it refills with one batch of `BATCH`
-///   blocks from the pool (`PoolHandle::take_batch`: one exchange of the shared list).
-/// - `release` pushes; when full it first hands the top `BATCH` blocks back as one
+///   blocks: from the depot if one is given and holds a batch, else from the pool
+///   (`PoolHandle::take_batch`: one exchange of the shared list).
+/// - `release` pushes; when full it first hands the top `BATCH` blocks on as one batch:
+///   to the depot if one is given and has an empty slot, else back to the pool as one
 ///   chain (`PoolHandle::release_batch`: one exchange).
 /// - both first compare the pool's flush-request count with the one seen last; if it
 ///   moved, another context found the shared list dry, and the magazine returns
-///   everything it holds, then serves this one call from the pool directly
-///   (`super::Shared`).
+///   everything it holds and everything in the depot, then serves this one call from
+///   the pool directly (`super::Shared`).
+///
+/// The depot is optional (`None`: a `LocalCache`); every block in it and in the magazine
+/// belongs to the pool the methods are given (the callers keep one magazine, and one
+/// depot, per pool).
 pub(crate) struct Magazine<T, const CAP: usize> {
     len: usize,
     seen: usize,
@@ -50,22 +57,31 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
     /// returns every block to it and says so (an empty magazine has nothing to give, and
     /// its own failed refill raised a request too).
     #[inline(always)]
-    fn honour_requests<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> bool {
+    fn honour_requests<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+    ) -> bool {
         let requests = pool.cache_shared().requests();
         if requests == self.seen {
             return false;
         }
-        self.honour(pool, requests)
+        self.honour(pool, depot, requests)
     }
 
     /// Notes the flush request numbered `requests` and returns every block to `pool`;
     /// whether there were any.
     #[cold]
     #[inline(never)]
-    fn honour<P: PoolHandle<Data = T>>(&mut self, pool: &P, requests: usize) -> bool {
+    fn honour<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+        requests: usize,
+    ) -> bool {
         self.seen = requests;
         let held = self.len > 0;
-        self.flush(pool);
+        self.flush(pool, depot);
         held
     }
 
@@ -75,17 +91,21 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
     /// Every block this magazine holds came from `pool` (the callers keep one magazine
     /// per pool).
     #[inline(always)]
-    pub(crate) fn take<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> Option<NonNull<Block<T>>> {
+    pub(crate) fn take<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+    ) -> Option<NonNull<Block<T>>> {
         if CAP == 0 || mem::size_of::<T>() == 0 {
             return pool.take();
         }
-        if self.honour_requests(pool) {
+        if self.honour_requests(pool, depot) {
             // Others ran dry: take just this one block, so that the flushed blocks stay
             // where they can find them (a refill would take half of them back).
             return pool.take();
         }
         if self.len == 0 {
-            return self.refill(pool);
+            return self.refill(pool, depot);
         }
         pool.cache_shared().cached_sub(1);
         self.len -= 1;
@@ -94,17 +114,29 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         Some(unsafe { self.blocks.get_unchecked(self.len).assume_init() })
     }
 
-    /// `take` from an empty magazine: one batch from the pool, whose top block goes
-    /// to the caller.
+    /// `take` from an empty magazine: one batch from the depot or the pool, whose top
+    /// block goes to the caller.
     #[inline(never)]
-    fn refill<P: PoolHandle<Data = T>>(&mut self, pool: &P) -> Option<NonNull<Block<T>>> {
-        let taken = pool.take_batch(&mut self.blocks[..Self::BATCH]);
-        if taken == 0 {
-            return None;
-        }
-        pool.cache_shared().cached_add(taken - 1);
+    fn refill<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+    ) -> Option<NonNull<Block<T>>> {
+        let from_depot = depot.map_or(0, |depot| depot.take(&mut self.blocks[..Self::BATCH]));
+        let taken = if from_depot > 0 {
+            // Counted as cached while in the depot; the caller's block leaves the caches.
+            pool.cache_shared().cached_sub(1);
+            from_depot
+        } else {
+            let taken = pool.take_batch(&mut self.blocks[..Self::BATCH]);
+            if taken == 0 {
+                return None;
+            }
+            pool.cache_shared().cached_add(taken - 1);
+            taken
+        };
         self.len = taken - 1;
-        // SAFETY: `take_batch` wrote `blocks[..taken]`.
+        // SAFETY: `take` or `take_batch` wrote `blocks[..taken]`.
         Some(unsafe { self.blocks[self.len].assume_init() })
     }
 
@@ -117,25 +149,70 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
     pub(crate) unsafe fn release<P: PoolHandle<Data = T>>(
         &mut self,
         pool: &P,
+        depot: Option<&Depot<T, CAP>>,
         block: NonNull<Block<T>>,
     ) {
-        if CAP == 0 || mem::size_of::<T>() == 0 || self.honour_requests(pool) {
+        if CAP == 0 || mem::size_of::<T>() == 0 || self.honour_requests(pool, depot) {
             // SAFETY: the caller's promise.
             unsafe { pool.release(block) };
             return;
         }
         if self.len >= CAP {
-            self.give_back(pool, CAP - Self::BATCH);
+            self.overflow(pool, depot);
         }
-        // SAFETY: `len < CAP` now (`give_back` left `CAP - BATCH`, `BATCH >= 1`).
+        // SAFETY: `len < CAP` now (`overflow` left `CAP - BATCH`, `BATCH >= 1`).
         unsafe { self.blocks.get_unchecked_mut(self.len) }.write(block);
         self.len += 1;
         pool.cache_shared().cached_add(1);
     }
 
-    /// Returns every block held to `pool`, in one exchange.
-    pub(crate) fn flush<P: PoolHandle<Data = T>>(&mut self, pool: &P) {
+    /// Returns every block held, and every batch in `depot`, to `pool`: one exchange
+    /// per batch.
+    pub(crate) fn flush<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+    ) {
         self.give_back(pool, 0);
+        let Some(depot) = depot else { return };
+        // The magazine is empty now: its array holds each batch on its way. At most one
+        // pass over the slots, so that contexts that keep putting cannot keep us here.
+        for _ in 0..super::depot::SLOTS {
+            let taken = depot.take(&mut self.blocks);
+            if taken == 0 {
+                break;
+            }
+            // Counted as cached while in the depot, as in the magazine: `give_back`
+            // uncounts them.
+            self.len = taken;
+            self.give_back(pool, 0);
+        }
+    }
+
+    /// Makes room in a full magazine: its top `BATCH` blocks go to the depot as one
+    /// batch, or, when there is no depot or no empty slot, back to the pool.
+    #[inline(never)]
+    fn overflow<P: PoolHandle<Data = T>>(&mut self, pool: &P, depot: Option<&Depot<T, CAP>>) {
+        let keep = CAP - Self::BATCH;
+        if let Some(depot) = depot {
+            // SAFETY: `blocks[keep..len]` were initialised (below `len`), and
+            // `MaybeUninit<X>` has `X`'s layout.
+            let batch = unsafe {
+                core::slice::from_raw_parts(
+                    self.blocks.as_ptr().add(keep).cast::<NonNull<Block<T>>>(),
+                    self.len - keep,
+                )
+            };
+            // SAFETY: the magazine's blocks are distinct free blocks of `pool`, which
+            // only it holds, and the depot holds only `pool`'s blocks (the caller keeps
+            // one depot per pool); if the put succeeds they leave the magazine now.
+            if unsafe { depot.put(batch) } {
+                // Still counted as cached: the depot's blocks are.
+                self.len = keep;
+                return;
+            }
+        }
+        self.give_back(pool, keep);
     }
 
     /// Returns `blocks[keep..len]` to `pool` as one chain.

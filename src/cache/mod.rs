@@ -11,6 +11,9 @@
 //!                   of cached blocks); `LocalCache`, the no_std handle
 //!   magazine.rs     `Magazine`: the stack of block pointers one cache holds, and its
 //!                   batch exchanges with the free list (`pop_batch`/`push_batch`)
+//!                   and with a depot
+//!   depot.rs        `Depot`: a few slots of whole batches in transit between the
+//!                   thread-local caches, as arrays (a refill copies, it walks no chain)
 //!   thread.rs       feature `std`: thread-local caches behind `pool!(…, thread_cache = N)`
 //! ```
 //!
@@ -39,23 +42,40 @@
 //! backend (Cortex-M3/M4/M7/M33) the push is one `strex`, the pop one `ldrex`/`strex`
 //! per block (a walk inside one window is not written yet).
 //!
+//! # The depot: batches between thread-local caches
+//! A chain in the shared list is linked through its blocks, so a refill walks it, one
+//! dependent load per block; when the blocks were freed on another core, each load
+//! misses and the next one waits for it (one thread allocates, another frees). The
+//! thread-local caches of one pool therefore share a *depot*: 4 slots, each holding one
+//! batch as an array of block pointers. A cache that overflows puts its batch into an
+//! empty slot, and one that runs empty takes a full slot first; only when no slot
+//! serves do they use the shared list. A slot is claimed with one compare-and-swap and
+//! released with one store, so nobody waits: a thread stopped inside a slot keeps that
+//! one slot from the others, and they use the rest or the shared list
+//! (`src/cache/depot.rs` argues the orderings; loom checks them). A `LocalCache` has no
+//! depot.
+//!
 //! # Stranding: what a cache costs a bounded pool
 //! Blocks in a cache are free but invisible to every other context. A pool can therefore
 //! report exhaustion while blocks sit in other caches: **at most `C` blocks per cache
 //! (the cache's capacity) are stranded**, so `C × caches` in all (for thread-local caches,
-//! `C ×` the threads that used the pool and are still alive). Size `N` with that in
-//! mind. Three things bound the harm:
+//! `C ×` the threads that used the pool and are still alive, **plus `2 C` in the depot**:
+//! 4 batches of `C / 2`). Size `N` with that in mind. Three things bound the harm:
 //! - **flush requests**: an allocation that finds the pool empty (cached or not, sync or
 //!   async) raises the pool's flush-request count, and every cache, at its next alloc or
-//!   free, returns *all* its blocks to the shared list when it sees the count moved. The
+//!   free, returns *all* its blocks to the shared list when it sees the count moved (a
+//!   thread-local cache empties the depot too). An allocation that cannot use its
+//!   thread's cache (a signal handler inside a cache operation) and finds the shared list
+//!   empty takes a batch from the depot. The
 //!   failed allocation itself still returns `None`; one that retries after the other
 //!   contexts have run succeeds. A cache whose owner never runs again keeps its blocks
 //!   until it is flushed or dropped (thread exit, for thread-local caches).
-//! - **[`flush`](LocalCache::flush)** (and `A::flush_thread_cache()`) return a cache's
-//!   blocks at once; dropping a `LocalCache` and a thread's exit do it too.
-//! - **`stats().cached`** (feature `stats`) counts the blocks caches hold; `in_use` counts
-//!   them as in use (they are out of the shared list), so blocks with users are
-//!   `in_use - cached`. With `stats`, each cached alloc or free updates `cached` (one
+//! - **[`flush`](LocalCache::flush)** (and `A::flush_thread_cache()`, which empties the
+//!   depot too) return a cache's blocks at once; dropping a `LocalCache` and a thread's
+//!   exit do it too.
+//! - **`stats().cached`** (feature `stats`) counts the blocks caches and the depot hold;
+//!   `in_use` counts them as in use (they are out of the shared list), so blocks with
+//!   users are `in_use - cached`. With `stats`, each cached alloc or free updates `cached` (one
 //!   read-modify-write on a shared line), so measure speed without it.
 //!
 //! # Signal and interrupt safety
@@ -75,6 +95,9 @@
 //! Never lost, never duplicated: a block is in exactly one of the shared list, one
 //! cache, or one box; every test ends by checking that all `N` come back.
 
+// Only the thread-local caches (and the loom model) make a depot.
+#[cfg_attr(not(any(feature = "std", blockpool_loom)), allow(dead_code))]
+mod depot;
 mod magazine;
 #[cfg(all(feature = "std", not(blockpool_loom)))]
 pub mod thread;
@@ -97,6 +120,7 @@ use core::mem;
 
 use crate::boxed::{Box, Init, PoolHandle, State, Uninit};
 use crate::sync::{const_fn_unless_loom, AtomicUsize, Ordering};
+pub use depot::Depot;
 pub(crate) use magazine::Magazine;
 
 /// A pool's side of its caches: the flush-request count that caches watch, and (feature
@@ -260,7 +284,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
         if mem::size_of::<P::Data>() == 0 {
             return Box::alloc_in(self.pool);
         }
-        let block = self.magazine.take(&self.pool)?;
+        let block = self.magazine.take(&self.pool, None)?;
         crate::asan::unpoison(crate::Block::data(block).cast(), mem::size_of::<P::Data>());
         // SAFETY: a block of this pool, taken from it (through the magazine) and now
         // owned by nobody else.
@@ -319,7 +343,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
         // SAFETY: a block of this cache's pool (the same `Shared`, which each pool has
         // exactly one of), whose value is gone and whose box no longer exists; the
         // magazine holds only this pool's blocks.
-        unsafe { self.magazine.release(&self.pool, block) };
+        unsafe { self.magazine.release(&self.pool, None, block) };
     }
 
     /// Returns every block in the cache to the pool, in one exchange.
@@ -337,7 +361,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn flush(&mut self) {
-        self.magazine.flush(&self.pool);
+        self.magazine.flush(&self.pool, None);
     }
 
     /// Blocks in the cache now.
@@ -387,6 +411,6 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
 
 impl<P: PoolHandle, const CAP: usize> Drop for LocalCache<P, CAP> {
     fn drop(&mut self) {
-        self.magazine.flush(&self.pool);
+        self.magazine.flush(&self.pool, None);
     }
 }

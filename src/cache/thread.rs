@@ -25,6 +25,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{compiler_fence, AtomicU8, Ordering};
 use std::thread::LocalKey;
 
+pub use super::Depot;
 use super::Magazine;
 use crate::boxed::PoolHandle;
 use crate::Block;
@@ -143,11 +144,15 @@ impl Drop for ExitFlush {
     }
 }
 
-/// A singleton's thread-locals, as its `__thread_cache()` returns them. Not part of the
-/// API.
+/// A singleton's thread-locals and depot, as its `__thread_cache()` returns them. Not
+/// part of the API.
 pub struct Keys<T: 'static, const CAP: usize> {
     /// The thread's cache.
     pub cache: &'static LocalKey<ThreadCache<T, CAP>>,
+    /// The batches in transit between the pool's thread caches: a cache that overflows
+    /// puts its batch there, one that runs empty looks there first, so that a batch
+    /// freed on one thread and allocated on another travels as an array.
+    pub depot: &'static Depot<T, CAP>,
     /// The thread's exit flush.
     pub exit: &'static LocalKey<ExitFlush>,
     /// What the exit flush calls: [`exit`] with this cache and pool.
@@ -170,8 +175,8 @@ fn with_magazine<T: 'static, const CAP: usize, R>(
 /// the cache cannot be used now.
 ///
 /// # Safety
-/// Every block in the thread caches of `keys` belongs to `pool` (one pool per cache:
-/// the caches are used with this pool only).
+/// Every block in the thread caches and the depot of `keys` belongs to `pool` (one pool
+/// per cache and depot: they are used with this pool only).
 #[inline(always)]
 pub unsafe fn take<P: PoolHandle, const CAP: usize>(
     keys: Keys<P::Data, CAP>,
@@ -180,18 +185,41 @@ pub unsafe fn take<P: PoolHandle, const CAP: usize>(
 where
     P::Data: 'static,
 {
-    match with_magazine(&keys, |magazine| magazine.take(&pool)) {
+    match with_magazine(&keys, |magazine| magazine.take(&pool, Some(keys.depot))) {
         Some(taken) => taken,
-        None => take_uncached(pool),
+        // SAFETY: the caller's promise.
+        None => unsafe { take_uncached(pool, keys.depot) },
     }
 }
 
-/// `take` when the thread's cache cannot be used: out of line, so that the cached path
+/// `take` when the thread's cache cannot be used: from the pool, or, when it has none,
+/// from a batch in the depot (whose other blocks go to the pool), so that blocks in
+/// transit are not stranded from a signal handler. Out of line, so that the cached path
 /// stays small enough to be inlined into its callers.
+///
+/// # Safety
+/// Every block in `depot` belongs to `pool`.
 #[cold]
 #[inline(never)]
-fn take_uncached<P: PoolHandle>(pool: P) -> Option<NonNull<Block<P::Data>>> {
-    pool.take()
+unsafe fn take_uncached<P: PoolHandle, const CAP: usize>(
+    pool: P,
+    depot: &Depot<P::Data, CAP>,
+) -> Option<NonNull<Block<P::Data>>> {
+    if let Some(block) = pool.take() {
+        return Some(block);
+    }
+    let mut batch = [const { core::mem::MaybeUninit::uninit() }; CAP];
+    let taken = depot.take(&mut batch);
+    let (last, rest) = batch[..taken].split_last()?;
+    // Counted as cached while in the depot: now one is the caller's, the rest the pool's.
+    pool.cache_shared().cached_sub(taken);
+    // SAFETY: `take` wrote `batch[..taken]`, and `MaybeUninit<X>` has `X`'s layout.
+    let rest = unsafe { &*(core::ptr::from_ref(rest) as *const [NonNull<Block<P::Data>>]) };
+    // SAFETY: the depot's blocks are distinct free blocks of `pool` (the caller's
+    // promise) that we took from it, so only we hold them.
+    unsafe { pool.release_batch(rest) };
+    // SAFETY: as for `rest`.
+    Some(unsafe { last.assume_init() })
 }
 
 /// `release` when the thread's cache cannot be used (see `take_uncached`).
@@ -209,8 +237,8 @@ unsafe fn release_uncached<P: PoolHandle>(pool: P, block: NonNull<Block<P::Data>
 /// the cache cannot be used now.
 ///
 /// # Safety
-/// As for `PoolHandle::release` of `pool`; every block in the thread caches of `keys`
-/// belongs to `pool`.
+/// As for `PoolHandle::release` of `pool`; every block in the thread caches and the
+/// depot of `keys` belongs to `pool`.
 #[inline(always)]
 pub unsafe fn release<P: PoolHandle, const CAP: usize>(
     keys: Keys<P::Data, CAP>,
@@ -220,15 +248,18 @@ pub unsafe fn release<P: PoolHandle, const CAP: usize>(
     P::Data: 'static,
 {
     // SAFETY: the caller's promise (`Magazine::release`'s contract).
-    let kept = with_magazine(&keys, |magazine| unsafe { magazine.release(&pool, block) });
+    let kept = with_magazine(&keys, |magazine| unsafe {
+        magazine.release(&pool, Some(keys.depot), block)
+    });
     if kept.is_none() {
         // SAFETY: the caller's promise.
         unsafe { release_uncached(pool, block) };
     }
 }
 
-/// Returns this thread's cached blocks to `pool` now; `false` if the cache could not be
-/// used (called from a signal handler inside an operation, or during thread exit).
+/// Returns this thread's cached blocks, and the depot's batches, to `pool` now; `false` if
+/// the cache could not be used (called from a signal handler inside an operation, or
+/// during thread exit).
 ///
 /// # Safety
 /// As for [`take`].
@@ -236,11 +267,12 @@ pub unsafe fn flush<P: PoolHandle, const CAP: usize>(keys: Keys<P::Data, CAP>, p
 where
     P::Data: 'static,
 {
-    with_magazine(&keys, |magazine| magazine.flush(&pool)).is_some()
+    with_magazine(&keys, |magazine| magazine.flush(&pool, Some(keys.depot))).is_some()
 }
 
 /// The exit flush: returns the exiting thread's blocks and retires its cache, so that
-/// frees during the rest of the thread's teardown go to the pool.
+/// frees during the rest of the thread's teardown go to the pool. (The depot's batches
+/// stay for the other threads; the next flush request returns them.)
 ///
 /// # Safety
 /// Every block in the thread caches `cache` belongs to `pool`.
@@ -256,7 +288,7 @@ pub unsafe fn exit<P: PoolHandle, const CAP: usize>(
         // SAFETY: thread exit runs outside every cache operation of this thread (they
         // are not reentrant into thread teardown), and the busy mark keeps signal
         // handlers out: the only reference.
-        unsafe { &mut *cache.magazine.get() }.flush(&pool);
+        unsafe { &mut *cache.magazine.get() }.flush(&pool, None);
         compiler_fence(Ordering::SeqCst);
         cache.state.store(GONE, Ordering::Relaxed);
     });
@@ -277,15 +309,18 @@ macro_rules! __thread_cached_handle {
                     static EXIT: $crate::__private::thread_cache::ExitFlush =
                         const { $crate::__private::thread_cache::ExitFlush::new() };
                 }
+                static DEPOT: $crate::__private::thread_cache::Depot<$payload, { $cache }> =
+                    $crate::__private::thread_cache::Depot::new();
                 fn on_exit() {
                     // SAFETY: `CACHE` is used with `instance()` only (this expansion).
                     unsafe { $crate::__private::thread_cache::exit(&CACHE, $name::instance()) };
                 }
-                $crate::__private::thread_cache::Keys { cache: &CACHE, exit: &EXIT, on_exit }
+                $crate::__private::thread_cache::Keys { cache: &CACHE, depot: &DEPOT, exit: &EXIT, on_exit }
             }
 
-            /// Returns this thread's cached blocks to the pool now (the thread's exit does
-            /// it too); `false` if the cache could not be used (from a signal handler that
+            /// Returns this thread's cached blocks, and the batches in transit between
+            /// threads, to the pool now (the thread's exit returns its own blocks too);
+            /// `false` if the cache could not be used (from a signal handler that
             /// interrupted a cache operation, or during the thread's exit).
             ///
             /// # Examples
