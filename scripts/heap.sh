@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every CI step of blockpool's heap (`src/heap/`, issue 16), in one script:
 #
-#  1. lint: rustfmt, clippy (host, thumbv7em, thumbv6m; the heap firmware), rustdoc,
-#     and the MSRV (1.80);
+#  1. lint: rustfmt, clippy (host, thumbv7em, thumbv6m; the heap firmware) and rustdoc
+#     with the heap's features (the MSRV build with them is scripts/test.sh's);
 #  2. host tests: the class/arena unit tests, tests/heap.rs (bad input, realloc,
 #     threads with Vec/Box/String and raw traffic), tests/heap_global.rs (the heap as
 #     std's #[global_allocator], 4 threads with Vec/Box/String/BTreeMap),
@@ -28,7 +28,7 @@
 #
 # Sizes: BLOCKPOOL_SIGNAL_RUNS (signal-handler runs, default 20000), HEAP_FUZZ_SECONDS
 # (default 15). Self-sufficient on a fresh Debian 12 machine with rustup: installs the
-# targets, the 1.80.0 and nightly toolchains, miri, cargo-fuzz and QEMU when missing.
+# targets, the nightly toolchain, miri, cargo-fuzz and QEMU when missing.
 # Target directories: the loom and Miri builds share verify.sh's (target/verify-loom,
 # target/verify-miri), with the same RUSTFLAGS, so neither rebuilds the other's deps.
 set -euo pipefail
@@ -60,9 +60,6 @@ for t in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
-if wants lint; then
-    rustup toolchain list | grep -q '^1\.80\.0' || rustup toolchain install 1.80.0 --profile minimal
-fi
 if wants miri || wants fuzz; then
     rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
     rustup component add miri rust-src --toolchain nightly >/dev/null
@@ -111,7 +108,6 @@ lint() {
         tests/heap_signal.rs tests/heap_loom.rs fuzz/fuzz_targets/heap.rs bench/src/heap.rs
     cargo clippy -q -p blockpool --lib --test heap --test heap_global --test heap_signal \
         --features "$FEATURES" -- -D warnings
-    cargo clippy -q -p blockpool --all-targets --all-features -- -D warnings
     for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
         cargo clippy -q -p blockpool --target "$t" --features "$FEATURES" -- -D warnings
         cargo clippy -q -p blockpool --target "$t" -- -D warnings
@@ -124,7 +120,6 @@ lint() {
             cat "$out/doc.log"; echo "FAIL: rustdoc warns about the heap's docs"; return 1
         fi
     done
-    cargo +1.80.0 build -q -p blockpool --features "$FEATURES" --target-dir target/msrv
     (cd firmware && rustfmt --edition 2021 --check src/bin/heap.rs src/bin/heap_cost.rs src/bin/heap_util.rs &&
         cargo clippy -q --release --target thumbv7em-none-eabihf --bin heap --bin heap_cost --bin heap_util \
             --features heap-stats -- -D warnings)

@@ -111,7 +111,7 @@ msrv() {
     msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
     [[ $msrv == *.*.* ]] || msrv=$msrv.0
     rustup toolchain install "$msrv" --profile minimal >/dev/null 2>&1 &&
-        cargo "+$msrv" build -q -p blockpool --lib --features stats,async,single-core
+        cargo "+$msrv" build -q -p blockpool --lib --features stats,async,single-core,allocator-api2
 }
 
 run_step lint lint
@@ -128,10 +128,11 @@ run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
 run_step "loom, Miri, TSan, ASan, fuzzing" scripts/verify.sh "${verify_args[@]}"
-# The heap (issue 16): its own lint, tests, negative control, loom model, fuzz target,
-# firmware and instruction counts. Not its Miri step: verify.sh's Miri run above runs
-# every test, the heap's included.
-run_step "heap" scripts/heap.sh lint host control loom fuzz firmware counts
+# The heap (issue 16): its own lint, negative control, loom model, fuzz target, firmware
+# and instruction counts. Not its `host` step: the heap's tests run in the two host-test
+# steps above (debug with default features, release with all). Not its Miri step:
+# verify.sh's Miri run above runs every test, the heap's included.
+run_step "heap" scripts/heap.sh lint control loom fuzz firmware counts
 
 # Every hand-made mutation of the free list, the Arc counts and the stats must be killed
 # by its test (TESTING.md, "Mutation testing"); it reuses the loom and Miri builds above.
