@@ -87,10 +87,10 @@ pub struct Stats {
     pub waits: usize,
 }
 
-/// The counters a pool keeps (nothing at all without the `stats` feature).
-pub(crate) struct Counters {
-    #[cfg(feature = "stats")]
-    capacity: AtomicUsize,
+/// What a pool, and each size class of the heap, counts of its blocks' use: blocks in
+/// use, the high-water mark, failed allocations (nothing at all without the `stats`
+/// feature). The bounds and orderings are the module docs'.
+pub(crate) struct Usage {
     #[cfg(feature = "stats")]
     in_use: AtomicUsize,
     #[cfg(feature = "stats")]
@@ -99,13 +99,11 @@ pub(crate) struct Counters {
     failures: AtomicUsize,
 }
 
-impl Counters {
+impl Usage {
     crate::sync::const_fn_unless_loom! {
         /// All zero.
         pub(crate) fn new() -> Self {
             Self {
-                #[cfg(feature = "stats")]
-                capacity: AtomicUsize::new(0),
                 #[cfg(feature = "stats")]
                 in_use: AtomicUsize::new(0),
                 #[cfg(feature = "stats")]
@@ -116,13 +114,7 @@ impl Counters {
         }
     }
 
-    /// A block was handed out (call after taking it).
-    #[inline(always)]
-    pub(crate) fn on_take(&self) {
-        self.on_take_n(1);
-    }
-
-    /// `blocks` blocks were handed out at once, to a cache (call after taking them).
+    /// `blocks` blocks were handed out (call after taking them).
     #[inline(always)]
     #[allow(unused_variables)]
     pub(crate) fn on_take_n(&self, blocks: usize) {
@@ -137,25 +129,97 @@ impl Counters {
         }
     }
 
+    /// `blocks` blocks are about to go back (call before pushing them).
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub(crate) fn on_release_n(&self, blocks: usize) {
+        // Relaxed: the push's release orders it before the next taker's increment
+        // (module docs).
+        #[cfg(feature = "stats")]
+        counter::fetch_sub(&self.in_use, blocks, Ordering::Relaxed);
+    }
+
+    /// An allocation found no block.
+    #[inline(always)]
+    pub(crate) fn on_failure(&self) {
+        #[cfg(feature = "stats")]
+        counter::fetch_add(&self.failures, 1, Ordering::Relaxed);
+    }
+
+    /// Blocks in use, the high-water mark and the failures, now.
+    #[cfg(feature = "stats")]
+    pub(crate) fn read(&self) -> (usize, usize, usize) {
+        (
+            self.in_use.load(Ordering::Relaxed),
+            self.high_water.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sets the high-water mark to the number of blocks in use now; an allocation that
+    /// races it is never lost (see the module docs).
+    #[cfg(feature = "stats")]
+    pub(crate) fn reset_high_water(&self) {
+        let now = self.in_use.load(Ordering::Relaxed);
+        self.high_water.store(now, Ordering::Relaxed);
+        // A read-modify-write that changes nothing: it reads the latest `in_use`, and
+        // its Release makes the store above visible to every allocation whose increment
+        // comes later (module docs).
+        let after = counter::fetch_add(&self.in_use, 0, Ordering::Release);
+        if after > now {
+            counter::fetch_max(&self.high_water, after, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The counters a pool keeps: its [`Usage`] and its capacity (nothing at all without
+/// the `stats` feature).
+pub(crate) struct Counters {
+    #[cfg(feature = "stats")]
+    capacity: AtomicUsize,
+    usage: Usage,
+}
+
+impl Counters {
+    crate::sync::const_fn_unless_loom! {
+        /// All zero.
+        pub(crate) fn new() -> Self {
+            Self {
+                #[cfg(feature = "stats")]
+                capacity: AtomicUsize::new(0),
+                usage: Usage::new(),
+            }
+        }
+    }
+
+    /// A block was handed out (call after taking it).
+    #[inline(always)]
+    pub(crate) fn on_take(&self) {
+        self.usage.on_take_n(1);
+    }
+
+    /// `blocks` blocks were handed out at once, to a cache (call after taking them).
+    #[inline(always)]
+    pub(crate) fn on_take_n(&self, blocks: usize) {
+        self.usage.on_take_n(blocks);
+    }
+
     /// A block is about to go back (call before pushing it).
     #[inline(always)]
     pub(crate) fn on_release(&self) {
-        self.on_release_n(1);
+        self.usage.on_release_n(1);
     }
 
     /// `blocks` blocks are about to go back at once (call before pushing them).
     #[inline(always)]
-    #[allow(unused_variables)]
     pub(crate) fn on_release_n(&self, blocks: usize) {
-        #[cfg(feature = "stats")]
-        counter::fetch_sub(&self.in_use, blocks, Ordering::Relaxed);
+        self.usage.on_release_n(blocks);
     }
 
     /// An allocation found the pool exhausted.
     #[inline(always)]
     pub(crate) fn on_failure(&self) {
-        #[cfg(feature = "stats")]
-        counter::fetch_add(&self.failures, 1, Ordering::Relaxed);
+        self.usage.on_failure();
     }
 
     /// The pool was given `blocks` more blocks.
@@ -175,28 +239,21 @@ impl Counters {
         waits: usize,
         cached: usize,
     ) -> Stats {
+        let (in_use, high_water, failures) = self.usage.read();
         Stats {
             cached,
             capacity: fixed_capacity.unwrap_or_else(|| self.capacity.load(Ordering::Relaxed)),
-            in_use: self.in_use.load(Ordering::Relaxed),
-            high_water: self.high_water.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
+            in_use,
+            high_water,
+            failures,
             waits,
         }
     }
 
-    /// Sets the high-water mark to the number of blocks in use now; an allocation that
-    /// races it is never lost (see the module docs).
+    /// Sets the high-water mark to the number of blocks in use now (see
+    /// [`Usage::reset_high_water`]).
     #[cfg(feature = "stats")]
     pub(crate) fn reset_high_water(&self) {
-        let now = self.in_use.load(Ordering::Relaxed);
-        self.high_water.store(now, Ordering::Relaxed);
-        // A read-modify-write that changes nothing: it reads the latest `in_use`, and
-        // its Release makes the store above visible to every allocation whose increment
-        // comes later (module docs).
-        let after = counter::fetch_add(&self.in_use, 0, Ordering::Release);
-        if after > now {
-            counter::fetch_max(&self.high_water, after, Ordering::Relaxed);
-        }
+        self.usage.reset_high_water();
     }
 }

@@ -81,13 +81,30 @@ impl<T, const CAP: usize> Slot<T, CAP> {
     #[inline]
     fn claim(&self, from: usize) -> bool {
         // The plain load first, so that a scan past slots in use does not write their
-        // lines. Acquire on success: see the module docs (a `put` after the last
-        // `take`'s reads, a `take` after the `put`'s writes).
-        self.state.load(Ordering::Relaxed) == from
-            && self
-                .state
+        // lines.
+        if self.state.load(Ordering::Relaxed) != from {
+            return false;
+        }
+        // Acquire on success: see the module docs (a `put` after the last `take`'s
+        // reads, a `take` after the `put`'s writes).
+        #[cfg(blockpool_rmw)]
+        {
+            self.state
                 .compare_exchange(from, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
+        }
+        // Without a compare-and-swap (thumbv6m, riscv32imc: single-core parts), a short
+        // critical section, as `sync::claim_below` does.
+        #[cfg(not(blockpool_rmw))]
+        {
+            critical_section::with(|_| {
+                let claimed = self.state.load(Ordering::Acquire) == from;
+                if claimed {
+                    self.state.store(CLAIMED, Ordering::Relaxed);
+                }
+                claimed
+            })
+        }
     }
 }
 

@@ -52,8 +52,9 @@
 //! serves do they use the shared list. A slot is claimed with one compare-and-swap and
 //! released with one store, so nobody waits: a thread stopped inside a slot keeps that
 //! one slot from the others, and they use the rest or the shared list
-//! (`src/cache/depot.rs` argues the orderings; loom checks them). A `LocalCache` has no
-//! depot.
+//! (`src/cache/depot.rs` argues the orderings; loom checks them). The depot is a
+//! `static` of `4 × (C + 2)` words (each slot on its own cache lines), all zeros, one per
+//! thread-cached pool. A `LocalCache` has no depot.
 //!
 //! # Stranding: what a cache costs a bounded pool
 //! Blocks in a cache are free but invisible to every other context. A pool can therefore

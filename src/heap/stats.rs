@@ -9,17 +9,13 @@
 //! increments it after its pop (acquire), so `in_use` never exceeds the blocks out.
 
 use crate::counter;
+use crate::stats::Usage;
 use crate::sync::{AtomicUsize, Ordering};
 
-/// One class's counters.
+/// One class's counters: blocks carved, and its [`Usage`].
 pub(super) struct ClassCounters {
     carved: AtomicUsize,
-    #[cfg(feature = "stats")]
-    in_use: AtomicUsize,
-    #[cfg(feature = "stats")]
-    high_water: AtomicUsize,
-    #[cfg(feature = "stats")]
-    failures: AtomicUsize,
+    usage: Usage,
 }
 
 impl ClassCounters {
@@ -28,12 +24,7 @@ impl ClassCounters {
         pub(super) fn new() -> Self {
             Self {
                 carved: AtomicUsize::new(0),
-                #[cfg(feature = "stats")]
-                in_use: AtomicUsize::new(0),
-                #[cfg(feature = "stats")]
-                high_water: AtomicUsize::new(0),
-                #[cfg(feature = "stats")]
-                failures: AtomicUsize::new(0),
+                usage: Usage::new(),
             }
         }
     }
@@ -53,39 +44,30 @@ impl ClassCounters {
     /// A block was handed out (after taking it).
     #[inline(always)]
     pub(super) fn on_take(&self) {
-        #[cfg(feature = "stats")]
-        {
-            // Acquire: pairs with `reset_high_water`'s Release re-read (src/stats.rs).
-            let in_use = counter::fetch_add(&self.in_use, 1, Ordering::Acquire) + 1;
-            if in_use > self.high_water.load(Ordering::Relaxed) {
-                counter::fetch_max(&self.high_water, in_use, Ordering::Relaxed);
-            }
-        }
+        self.usage.on_take_n(1);
     }
 
     /// A block is about to go back (before pushing it).
     #[inline(always)]
     pub(super) fn on_release(&self) {
-        // Relaxed: the push's release CAS orders it before the next taker's increment.
-        #[cfg(feature = "stats")]
-        counter::fetch_sub(&self.in_use, 1, Ordering::Relaxed);
+        self.usage.on_release_n(1);
     }
 
     /// An allocation of this class found no block (free list empty, arena full).
     #[inline(always)]
     pub(super) fn on_failure(&self) {
-        #[cfg(feature = "stats")]
-        counter::fetch_add(&self.failures, 1, Ordering::Relaxed);
+        self.usage.on_failure();
     }
 
     #[cfg(feature = "stats")]
     pub(super) fn snapshot(&self, size: usize) -> ClassStats {
+        let (in_use, high_water, failures) = self.usage.read();
         ClassStats {
             size,
             carved: self.carved(),
-            in_use: self.in_use.load(Ordering::Relaxed),
-            high_water: self.high_water.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
+            in_use,
+            high_water,
+            failures,
         }
     }
 
@@ -93,12 +75,7 @@ impl ClassCounters {
     /// (the argument of `src/stats.rs`).
     #[cfg(feature = "stats")]
     pub(super) fn reset_high_water(&self) {
-        let now = self.in_use.load(Ordering::Relaxed);
-        self.high_water.store(now, Ordering::Relaxed);
-        let after = counter::fetch_add(&self.in_use, 0, Ordering::Release);
-        if after > now {
-            counter::fetch_max(&self.high_water, after, Ordering::Relaxed);
-        }
+        self.usage.reset_high_water();
     }
 }
 
