@@ -334,6 +334,13 @@ old: let from_depot = depot.map_or(0, |depot| depot.take(&mut self.blocks[..Self
 new: let from_depot = depot.map_or(0, |_| 0);
 expect: caught
 kill: host --features stats,std --test cache depot
+
+name: uncached_take_skips_depot
+file: src/cache/thread.rs
+old: let taken = depot.take(&mut batch);
+new: let taken = { let _ = (depot, &mut batch); 0 };
+expect: caught
+kill: hooked --features stats,std --test cache uncached
 EOF
 )
 

@@ -123,7 +123,8 @@ run_step "feature powerset" powerset
 run_step "host tests (debug, default features)" cargo test -p blockpool
 run_step "host tests (release, all features)" cargo test -p blockpool --release --all-features
 run_step "host tests with the test hooks (release)" \
-    hooked cargo test -p blockpool --release --all-features --test aba --test signal_handler --test cache_signal
+    hooked cargo test -p blockpool --release --all-features --test aba --test signal_handler --test cache_signal \
+    --test cache
 run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
 run_step "firmware under QEMU and cross-builds" scripts/firmware.sh

@@ -343,3 +343,61 @@ mod thread_local {
         Handed::flush_thread_cache();
     }
 }
+
+/// With the test hooks: an allocation that cannot use its thread's cache (here: the hook
+/// that runs inside the cache's busy window, where a signal handler would) and finds the
+/// shared list empty takes a batch from the depot instead of failing.
+#[cfg(all(feature = "std", blockpool_test_hooks))]
+mod uncached_from_the_depot {
+    use super::*;
+    use blockpool::{pool, Uninit};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    pool!(Uncached: u64, blocks = 8, thread_cache = 4);
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static FROM_THE_HOOK: Mutex<Option<Option<Box<Uncached, Uninit>>>> = Mutex::new(None);
+
+    /// Inside this thread's cache operation: the cache is busy, so this alloc takes the
+    /// uncached path, as a signal handler's would.
+    fn allocate_inside_the_window() {
+        if ARMED.swap(false, Ordering::Relaxed) {
+            *FROM_THE_HOOK.lock().unwrap() = Some(Uncached::alloc());
+        }
+    }
+
+    #[test]
+    fn an_uncached_allocation_takes_a_batch_from_the_depot() {
+        // A thread takes all 8 blocks and frees them: its cache keeps 4 and puts 2
+        // batches of 2 into the depot; the shared list is empty. It waits meanwhile.
+        let (freed_tx, freed_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let held: Vec<_> = (0..8).map(|_| Uncached::alloc().unwrap()).collect();
+            drop(held);
+            freed_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        freed_rx.recv().unwrap();
+        #[cfg(feature = "stats")]
+        assert_eq!(Uncached::instance().stats().cached, 8);
+        ARMED.store(true, Ordering::Relaxed);
+        blockpool::testing::set_cache_window_hook(Some(allocate_inside_the_window));
+        let cached = Uncached::alloc();
+        blockpool::testing::set_cache_window_hook(None);
+        let from_the_hook = FROM_THE_HOOK.lock().unwrap().take();
+        let from_the_hook = from_the_hook.expect("the hook did not run");
+        assert!(
+            from_the_hook.is_some(),
+            "an uncached allocation failed while the depot held batches"
+        );
+        assert!(cached.is_some(), "the cached allocation after it failed");
+        drop((from_the_hook, cached));
+        done_tx.send(()).unwrap();
+        holder.join().unwrap(); // its exit flush returns its 4
+        assert!(Uncached::flush_thread_cache());
+        assert_conserved(Uncached, 8);
+        Uncached::flush_thread_cache();
+    }
+}
