@@ -18,6 +18,7 @@ fn colour(kind: Kind) -> RGBColor {
         Kind::Reference => RGBColor(44, 160, 44),
         Kind::PoolPeer => RGBColor(31, 119, 180),
         Kind::Allocator => RGBColor(150, 150, 150),
+        Kind::Floor => RGBColor(0, 0, 0),
     }
 }
 
@@ -71,6 +72,7 @@ pub fn draw(cfg: &Config, summary: &Summary) -> Result<(), String> {
         ),
         (Kind::PoolPeer, "pool peers"),
         (Kind::Allocator, "general allocators (thread caches)"),
+        (Kind::Floor, "no pool (W4's floor)"),
     ];
     let mut x = 20;
     for (k, label) in legend {

@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::{self, addr_of_mut, NonNull};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::treiber::{Node, Treiber};
 
@@ -38,6 +38,10 @@ pub enum Kind {
     Allocator,
     /// The unprotected Treiber stack: the floor for a shared lock-free free list.
     Reference,
+    /// No pool at all (W4 only): what the workload itself costs, the ring between the
+    /// threads and each block's first word moving from the writer's core to the
+    /// reader's. Not ranked.
+    Floor,
 }
 
 /// One contender for one block size.
@@ -585,4 +589,60 @@ impl<const W: usize> Contender for TreiberRef<W> {
         // SAFETY: the node came from this stack and its handle is consumed.
         unsafe { self.stack.free(h.0) }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// W4's floor: no pool
+
+/// W4 without a pool: `alloc` hands out the `NO_POOL_BLOCKS` blocks of one array in
+/// turn and `free` does nothing. Valid only where one thread allocates and fewer than
+/// `NO_POOL_BLOCKS` blocks are out at once, so that a block is reused only after its
+/// reader is done: W4, whose ring holds 256 (`main.rs` runs this row on W4 only). The
+/// producer reuses block `k - NO_POOL_BLOCKS` at its `k`th allocation, after it has seen
+/// (acquire) the consumer move past item `k - 257`, which the consumer read first.
+/// 512 blocks in turn: about as many as a cached pool cycles through in W4 (the ring's
+/// 256 and the caches' and the depot's), so that the row's memory footprint is not
+/// larger than the pools'.
+const NO_POOL_BLOCKS: usize = 512;
+
+pub struct NoPool<const W: usize> {
+    blocks: &'static [UnsafeCell<[u64; W]>],
+    /// The next block's index; written by the one allocating thread only.
+    next: AtomicUsize,
+}
+
+// SAFETY (both): a block is written by the allocating thread and read by the freeing
+// thread in the order the W4 ring establishes (above); `next` is atomic.
+unsafe impl<const W: usize> Sync for NoPool<W> {}
+unsafe impl<const W: usize> Send for NoPool<W> {}
+
+impl<const W: usize> NoPool<W> {
+    pub fn new() -> Result<Self, String> {
+        let blocks: Vec<UnsafeCell<[u64; W]>> = (0..NO_POOL_BLOCKS)
+            .map(|_| UnsafeCell::new([0; W]))
+            .collect();
+        Ok(Self {
+            blocks: blocks.leak(),
+            next: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl<const W: usize> Contender for NoPool<W> {
+    type H = SendBox<NonNull<u64>>;
+    #[inline]
+    fn alloc(&self, v: u64) -> Option<Self::H> {
+        // One allocating thread: a plain load and store, no read-modify-write.
+        let next = self.next.load(Ordering::Relaxed);
+        self.next.store(next + 1, Ordering::Relaxed);
+        let block = NonNull::new(self.blocks[next % NO_POOL_BLOCKS].get().cast::<u64>())?;
+        put(block.as_ptr(), v);
+        Some(SendBox(block))
+    }
+    #[inline]
+    fn read(&self, h: &Self::H) -> u64 {
+        get(h.0.as_ptr())
+    }
+    #[inline]
+    fn free(&self, _h: Self::H) {}
 }

@@ -61,7 +61,7 @@ fn entry<C: Contender>(
 }
 
 /// Contenders in display order.
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     "blockpool",
     "blockpool Pool instance",
     "blockpool thread cache",
@@ -75,6 +75,7 @@ pub const NAMES: [&str; 13] = [
     "ArrayQueue free list",
     "system malloc",
     "mimalloc",
+    "no pool (W4 floor)",
 ];
 
 fn entries() -> Vec<Entry> {
@@ -133,6 +134,7 @@ fn entries() -> Vec<Entry> {
             v.push(entry(NAMES[12], Kind::Allocator, $size, || {
                 Ok(Alloc::<mimalloc::MiMalloc, $w>(mimalloc::MiMalloc))
             }));
+            v.push(entry(NAMES[13], Kind::Floor, $size, NoPool::<$w>::new));
         };
     }
     sized!(
@@ -352,6 +354,10 @@ fn main() {
         for w in workloads::ALL {
             // A `LocalCache` belongs to one context: single-thread workloads only.
             if entry.kind == Kind::Local && w.threads() > 1 {
+                continue;
+            }
+            // No pool: valid on W4 only (`NoPool`).
+            if entry.kind == Kind::Floor && w != Workload::W4 {
                 continue;
             }
             let label = format!("{} {} {}", entry.name, entry.size, w.name());

@@ -293,6 +293,7 @@ fn kind_tag(k: Kind) -> &'static str {
         Kind::PoolPeer => "",
         Kind::Allocator => " [alloc]",
         Kind::Reference => "",
+        Kind::Floor => "",
     }
 }
 
@@ -411,7 +412,10 @@ pub fn print_targets(summary: &Summary) -> usize {
             let mut ranked: Vec<&Stat> = summary
                 .group(w, size)
                 .filter(|s| {
-                    s.error.is_none() && s.kind != Kind::SubjectVariant && s.kind != Kind::Cached
+                    s.error.is_none()
+                        && s.kind != Kind::SubjectVariant
+                        && s.kind != Kind::Cached
+                        && s.kind != Kind::Floor
                 })
                 .collect();
             ranked.sort_by(|a, b| a.median.total_cmp(&b.median));
@@ -501,8 +505,12 @@ fn print_cache_targets(summary: &Summary) {
             let plain = summary
                 .get(w, size, "blockpool")
                 .filter(|s| s.error.is_none());
+            let floor = summary
+                .group(w, size)
+                .find(|s| s.kind == Kind::Floor && s.error.is_none())
+                .map_or(String::new(), |f| format!(" | no pool {:.2} ns", f.median));
             println!(
-                "  {:<8} {:>4} B  cached {:>6.2} ns (uncached {:.2}) | best pool peer {} {:.2} ns -> {:.2}x {} | mimalloc {:.2}x {}",
+                "  {:<8} {:>4} B  cached {:>6.2} ns (uncached {:.2}) | best pool peer {} {:.2} ns -> {:.2}x {} | mimalloc {:.2}x {}{}",
                 w.name(),
                 size,
                 cached.median,
@@ -513,6 +521,7 @@ fn print_cache_targets(summary: &Summary) {
                 verdict(cached.ratio_peer <= 0.5),
                 vs_mimalloc,
                 verdict(vs_mimalloc <= 1.5),
+                floor,
             );
         }
     }
