@@ -24,7 +24,7 @@ use blockpool::{Box, StaticPool};
 
 #[path = "common/signals.rs"]
 mod signals;
-use signals::{install, set_timer};
+use signals::{env, install, set_timer, skipped_under_miri};
 
 static POOL: StaticPool<[u64; 4], 1> = StaticPool::new();
 /// The block for the handler to free (null when it has none).
@@ -82,14 +82,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 fn main() {
-    if cfg!(miri) {
-        println!("async_signal: skipped under Miri (no signals)");
+    if skipped_under_miri("async_signal: skipped under Miri (no signals)") {
         return;
     }
-    let rounds: usize = std::env::var("BLOCKPOOL_ASYNC_SIGNAL_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let rounds = env("BLOCKPOOL_ASYNC_SIGNAL_ROUNDS", 20_000);
     install(libc::SIGALRM, on_timer);
     set_timer(100);
     let started = Instant::now();

@@ -20,14 +20,14 @@
 
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
 
 use blockpool::{pool, Block, Box};
 
 #[path = "common/signals.rs"]
 mod signals;
+use signals::env;
+use signals::harness::{stamp, Phases, Tally};
 use signals::injection::Injection;
-use signals::{env, install, set_timer};
 
 const BLOCKS: usize = 16;
 type Slot = [usize; 3];
@@ -35,10 +35,7 @@ type Slot = [usize; 3];
 pool!(Cached: Slot, blocks = BLOCKS, thread_cache = 4);
 
 static IN_USE: [AtomicBool; BLOCKS] = [const { AtomicBool::new(false) }; BLOCKS];
-static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
-static DUPLICATED: AtomicUsize = AtomicUsize::new(0);
-static OVERWRITTEN: AtomicUsize = AtomicUsize::new(0);
-static EXHAUSTED: AtomicUsize = AtomicUsize::new(0);
+static TALLY: Tally = Tally::new();
 
 fn index(block: &Box<Cached>) -> usize {
     let base = Cached::instance() as *const _ as usize;
@@ -49,34 +46,18 @@ fn index(block: &Box<Cached>) -> usize {
 
 /// Allocates and stamps a block; counts (never panics: handlers must not unwind).
 fn take(owner: usize, seq: usize) -> Option<Box<Cached>> {
-    let Ok(block) = Cached::alloc_value([owner, seq, owner ^ !seq]) else {
-        EXHAUSTED.fetch_add(1, Relaxed);
-        return None;
-    };
-    if IN_USE[index(&block)].swap(true, Relaxed) {
-        DUPLICATED.fetch_add(1, Relaxed);
-    }
+    let block = TALLY.allocated(Cached::alloc_value(stamp(owner, seq)).ok())?;
+    TALLY.taken(&IN_USE[index(&block)]);
     Some(block)
 }
 
 fn give_back(block: Box<Cached>) {
-    let [owner, seq, check] = *block;
-    if check != owner ^ !seq {
-        OVERWRITTEN.fetch_add(1, Relaxed);
-    }
-    if !IN_USE[index(&block)].swap(false, Relaxed) {
-        DUPLICATED.fetch_add(1, Relaxed);
-    }
+    TALLY.returned(&block, &IN_USE[index(&block)]);
     drop(block);
 }
 
 extern "C" fn on_timer(_: libc::c_int) {
-    let run = HANDLER_RUNS.fetch_add(1, Relaxed);
-    let a = take(1, run);
-    let b = take(2, run);
-    for block in [a, b].into_iter().flatten() {
-        give_back(block);
-    }
+    TALLY.timer_run(take, give_back);
 }
 
 /// Set by the busy-window hook right before it raises the signal.
@@ -109,7 +90,7 @@ fn inject(busy_window: bool) {
 /// Thread mode's loop: alloc, stamp, check, free, through the thread's cache; every
 /// other round ends with a flush, so that the next round refills (a batch pop) and the
 /// shared list's windows keep coming.
-fn main_loop(done: impl Fn() -> bool) -> usize {
+fn main_loop(done: &dyn Fn() -> bool) -> usize {
     let mut ops = 0;
     let mut seq = 0;
     while !done() {
@@ -127,98 +108,65 @@ fn main_loop(done: impl Fn() -> bool) -> usize {
     ops
 }
 
+/// The phase's verdict: the thread's cached blocks go back to the pool (the flush must
+/// succeed), then every block must come back from it, each once.
 fn check(phase: &str) -> bool {
-    let duplicated = DUPLICATED.load(Relaxed);
-    let overwritten = OVERWRITTEN.load(Relaxed);
-    // The thread's cached blocks back to the pool, then every block once.
-    let flushed = Cached::flush_thread_cache();
-    let back: Vec<_> = std::iter::from_fn(|| Cached::instance().alloc()).collect();
-    let distinct: std::collections::HashSet<usize> =
-        back.iter().map(|b| b.as_ptr() as usize).collect();
-    let ok = duplicated == 0
-        && overwritten == 0
-        && flushed
-        && back.len() == BLOCKS
-        && distinct.len() == BLOCKS;
-    println!(
-        "{phase}: duplicated {duplicated}, overwritten {overwritten}, blocks back {}/{BLOCKS}, \
-         exhausted allocs {} -> {}",
-        back.len(),
-        EXHAUSTED.load(Relaxed),
-        if ok { "ok" } else { "FAILED" }
-    );
-    ok
+    TALLY.check(phase, BLOCKS, || {
+        let flushed = Cached::flush_thread_cache();
+        let back: Vec<_> = std::iter::from_fn(|| Cached::instance().alloc()).collect();
+        let distinct: std::collections::HashSet<usize> =
+            back.iter().map(|b| b.as_ptr() as usize).collect();
+        (back.len(), flushed && distinct.len() == BLOCKS)
+    })
 }
 
 fn main() {
-    if cfg!(miri) {
-        println!("cache signal handler tests: skipped under Miri");
-        println!("0 passed, 0 failed");
+    let Some(mut phases) = Phases::start("cache signal handler tests") else {
         return;
-    }
+    };
     // The thread's first cached operation registers its exit flush (which may allocate):
     // in thread mode, before any handler can run.
     drop(Cached::alloc());
-    let mut results = Vec::new();
 
-    let runs = env("BLOCKPOOL_CACHE_SIGNAL_RUNS", 20_000);
-    install(libc::SIGALRM, on_timer);
-    let start = Instant::now();
-    set_timer(20);
-    let ops = main_loop(|| HANDLER_RUNS.load(Relaxed) >= runs);
-    set_timer(0);
-    println!(
-        "timer signals: {} handler runs, {ops} thread-mode frees in {:.1?}",
-        HANDLER_RUNS.load(Relaxed),
-        start.elapsed()
+    TALLY.timer_phase(
+        env("BLOCKPOOL_CACHE_SIGNAL_RUNS", 20_000),
+        on_timer,
+        main_loop,
     );
-    results.push(check("timer signals"));
+    phases.push(check("timer signals"));
 
     #[cfg(blockpool_test_hooks)]
     {
         let injections = env("BLOCKPOOL_INJECTIONS", 100_000);
-        install(libc::SIGUSR1, on_injected);
+        signals::install(libc::SIGUSR1, on_injected);
         for (phase, busy_window) in [
             ("injected inside the cache's busy window", true),
             ("injected inside the shared list's pop windows", false),
         ] {
-            let before = INJECTION.runs.load(Relaxed);
             HANDLER_SAW_BUSY.store(0, Relaxed);
             if busy_window {
                 blockpool::testing::set_cache_window_hook(Some(|| inject(true)));
             } else {
                 blockpool::testing::set_pop_window_hook(Some(|| inject(false)));
             }
-            let start = Instant::now();
-            INJECTION.on.store(true, Relaxed);
-            let ops = main_loop(|| INJECTION.runs.load(Relaxed) - before >= injections);
-            INJECTION.on.store(false, Relaxed);
+            let (injected, ops, time) = INJECTION.phase(injections, main_loop, give_back);
             blockpool::testing::set_cache_window_hook(None);
             blockpool::testing::set_pop_window_hook(None);
-            if let Some(b) = INJECTION.take_kept() {
-                give_back(b);
-            }
-            let injected = INJECTION.runs.load(Relaxed) - before;
             let saw_busy = HANDLER_SAW_BUSY.load(Relaxed);
-            println!("{phase}: {injected} injections, {ops} thread-mode frees in {:.1?}; handler found the cache busy {saw_busy} times", start.elapsed());
+            println!("{phase}: {injected} injections, {ops} thread-mode frees in {time:.1?}; handler found the cache busy {saw_busy} times");
             let busy_ok = !busy_window || saw_busy == injected;
             if !busy_ok {
                 println!(
                     "{phase}: the handler could use the cache inside the busy window -> FAILED"
                 );
             }
-            results.push(check(phase) && busy_ok);
+            phases.push(check(phase) && busy_ok);
         }
     }
     #[cfg(not(blockpool_test_hooks))]
     let _ = (on_injected, &IN_BUSY_WINDOW);
     #[cfg(not(blockpool_test_hooks))]
-    println!("injections: skipped (build with RUSTFLAGS='--cfg blockpool_test_hooks')");
+    phases.skip_injections();
 
-    let passed = results.iter().filter(|&&ok| ok).count();
-    let failed = results.len() - passed;
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    phases.finish();
 }

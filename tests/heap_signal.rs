@@ -20,7 +20,7 @@ use blockpool::Heap;
 
 #[path = "common/signals.rs"]
 mod signals;
-use signals::{install, set_timer};
+use signals::{env, install, set_timer, skipped_under_miri};
 
 const ARENA: usize = 1 << 20;
 static HEAP: Heap<ARENA> = Heap::new();
@@ -87,14 +87,10 @@ extern "C" fn on_timer(_: libc::c_int) {
 }
 
 fn main() {
-    if cfg!(miri) {
-        println!("heap signal test: skipped under Miri (no signals)");
+    if skipped_under_miri("heap signal test: skipped under Miri (no signals)") {
         return;
     }
-    let runs: usize = std::env::var("BLOCKPOOL_SIGNAL_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let runs = env("BLOCKPOOL_SIGNAL_RUNS", 20_000);
     install(libc::SIGALRM, on_timer);
     let start = Instant::now();
     set_timer(20);

@@ -16,15 +16,15 @@
 
 use std::mem::size_of;
 use std::ptr::addr_of_mut;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use blockpool::{Block, Box, Pool};
 
 #[path = "common/signals.rs"]
 mod signals;
+use signals::env;
+use signals::harness::{stamp, Phases, Tally};
 use signals::injection::Injection;
-use signals::{env, install, set_timer};
 
 const BLOCKS: usize = 8;
 type Slot = [usize; 3];
@@ -32,11 +32,7 @@ type Slot = [usize; 3];
 static POOL: Pool<Slot> = Pool::new();
 static mut MEMORY: [Block<Slot>; BLOCKS] = [const { Block::new() }; BLOCKS];
 static IN_USE: [AtomicBool; BLOCKS] = [const { AtomicBool::new(false) }; BLOCKS];
-
-static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
-static DUPLICATED: AtomicUsize = AtomicUsize::new(0);
-static OVERWRITTEN: AtomicUsize = AtomicUsize::new(0);
-static EXHAUSTED: AtomicUsize = AtomicUsize::new(0);
+static TALLY: Tally = Tally::new();
 
 fn index(block: &Box<&'static Pool<Slot>>) -> usize {
     (block.as_ptr() as usize - addr_of_mut!(MEMORY) as usize) / size_of::<Block<Slot>>()
@@ -44,38 +40,18 @@ fn index(block: &Box<&'static Pool<Slot>>) -> usize {
 
 /// Allocates and stamps a block; counts (never panics: handlers must not unwind).
 fn take(owner: usize, seq: usize) -> Option<Box<&'static Pool<Slot>>> {
-    let Some(block) = POOL.alloc() else {
-        EXHAUSTED.fetch_add(1, Relaxed);
-        return None;
-    };
-    let block = block.init([owner, seq, owner ^ !seq]);
-    if IN_USE[index(&block)].swap(true, Relaxed) {
-        DUPLICATED.fetch_add(1, Relaxed);
-    }
+    let block = TALLY.allocated(POOL.alloc())?.init(stamp(owner, seq));
+    TALLY.taken(&IN_USE[index(&block)]);
     Some(block)
 }
 
 fn give_back(block: Box<&'static Pool<Slot>>) {
-    let [owner, seq, check] = *block;
-    if check != owner ^ !seq {
-        OVERWRITTEN.fetch_add(1, Relaxed);
-    }
-    if !IN_USE[index(&block)].swap(false, Relaxed) {
-        DUPLICATED.fetch_add(1, Relaxed);
-    }
+    TALLY.returned(&block, &IN_USE[index(&block)]);
     drop(block);
 }
 
 extern "C" fn on_timer(_: libc::c_int) {
-    let run = HANDLER_RUNS.fetch_add(1, Relaxed);
-    let a = take(1, run);
-    let b = take(2, run);
-    if let Some(a) = a {
-        give_back(a);
-    }
-    if let Some(b) = b {
-        give_back(b);
-    }
+    TALLY.timer_run(take, give_back);
 }
 
 static INJECTION: Injection<Box<&'static Pool<Slot>>> = Injection::new();
@@ -92,7 +68,7 @@ fn inject() {
 }
 
 /// Thread mode's loop: alloc, stamp, work a little, check, free, until `done()`.
-fn main_loop(done: impl Fn() -> bool) -> usize {
+fn main_loop(done: &dyn Fn() -> bool) -> usize {
     let mut ops = 0;
     let mut seq = 0;
     while !done() {
@@ -108,78 +84,44 @@ fn main_loop(done: impl Fn() -> bool) -> usize {
     ops
 }
 
+/// The phase's verdict: every block must come back from the pool.
 fn check(phase: &str) -> bool {
-    let duplicated = DUPLICATED.load(Relaxed);
-    let overwritten = OVERWRITTEN.load(Relaxed);
-    let back = std::iter::from_fn(|| POOL.alloc())
-        .collect::<Vec<_>>()
-        .len();
-    let ok = duplicated == 0 && overwritten == 0 && back == BLOCKS;
-    println!(
-        "{phase}: duplicated {duplicated}, overwritten {overwritten}, blocks back {back}/{BLOCKS}, \
-         exhausted allocs {} -> {}",
-        EXHAUSTED.load(Relaxed),
-        if ok { "ok" } else { "FAILED" }
-    );
-    ok
+    TALLY.check(phase, BLOCKS, || {
+        let back: Vec<_> = std::iter::from_fn(|| POOL.alloc()).collect();
+        (back.len(), true)
+    })
 }
 
 fn main() {
-    if cfg!(miri) {
-        // Miri has no POSIX timers or signal delivery; the other tools cover this code.
-        println!("signal handler tests: skipped under Miri");
-        println!("0 passed, 0 failed");
+    let Some(mut phases) = Phases::start("signal handler tests") else {
         return;
-    }
+    };
     // SAFETY: the only reference ever made to `MEMORY`.
     assert_eq!(
         POOL.grow_exact(unsafe { &mut *addr_of_mut!(MEMORY) }),
         BLOCKS
     );
-    let mut results = Vec::new();
 
-    let runs = env("BLOCKPOOL_SIGNAL_RUNS", 20_000);
-    install(libc::SIGALRM, on_timer);
-    let start = Instant::now();
-    set_timer(20);
-    let ops = main_loop(|| HANDLER_RUNS.load(Relaxed) >= runs);
-    set_timer(0);
-    println!(
-        "timer signals: {} handler runs, {ops} thread-mode frees in {:.1?}",
-        HANDLER_RUNS.load(Relaxed),
-        start.elapsed()
-    );
-    results.push(check("timer signals"));
+    TALLY.timer_phase(env("BLOCKPOOL_SIGNAL_RUNS", 20_000), on_timer, main_loop);
+    phases.push(check("timer signals"));
 
     #[cfg(blockpool_test_hooks)]
     {
         let injections = env("BLOCKPOOL_INJECTIONS", 100_000);
-        install(libc::SIGUSR1, on_injected);
+        signals::install(libc::SIGUSR1, on_injected);
         blockpool::testing::set_pop_window_hook(Some(inject));
-        let start = Instant::now();
-        INJECTION.on.store(true, Relaxed);
-        let ops = main_loop(|| INJECTION.runs.load(Relaxed) >= injections);
-        INJECTION.on.store(false, Relaxed);
+        let (injected, ops, time) = INJECTION.phase(injections, main_loop, give_back);
         blockpool::testing::set_pop_window_hook(None);
-        if let Some(b) = INJECTION.take_kept() {
-            give_back(b);
-        }
         println!(
-            "injected inside the pop window: {} injections, {ops} thread-mode frees in {:.1?}",
-            INJECTION.runs.load(Relaxed),
-            start.elapsed()
+            "injected inside the pop window: {injected} injections, {ops} thread-mode frees in \
+             {time:.1?}"
         );
-        results.push(check("injections"));
+        phases.push(check("injections"));
     }
     #[cfg(not(blockpool_test_hooks))]
     let _ = on_injected;
     #[cfg(not(blockpool_test_hooks))]
-    println!("injections: skipped (build with RUSTFLAGS='--cfg blockpool_test_hooks')");
+    phases.skip_injections();
 
-    let passed = results.iter().filter(|&&ok| ok).count();
-    let failed = results.len() - passed;
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    phases.finish();
 }

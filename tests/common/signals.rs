@@ -39,6 +39,170 @@ pub fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Under Miri, which has no POSIX timers or signal delivery (the other tools cover this
+/// code): prints `message` and returns true, for the caller to skip its test.
+#[allow(dead_code)] // the demo runs no Miri check
+pub fn skipped_under_miri(message: &str) -> bool {
+    if cfg!(miri) {
+        println!("{message}");
+    }
+    cfg!(miri)
+}
+
+/// The bookkeeping of the `harness = false` pool tests (`signal_handler`,
+/// `cache_signal`): one thread loops stamped blocks through a pool of `[usize; 3]` slots
+/// while signal handlers on the same thread do the same; [`Tally`] counts what went
+/// wrong, [`Phases`] records each phase's verdict and prints the summary.
+#[allow(dead_code)] // only the pool tests use it
+pub mod harness {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    use std::time::Instant;
+
+    /// A block's stamp: its owner, a sequence number and a check word of the two.
+    pub fn stamp(owner: usize, seq: usize) -> [usize; 3] {
+        [owner, seq, owner ^ !seq]
+    }
+
+    /// What the handlers and the thread count: handler runs, blocks handed out twice
+    /// (`duplicated`), stamps written by another owner (`overwritten`) and failed
+    /// allocations (`exhausted`). Atomics only: handlers count too, and never panic.
+    pub struct Tally {
+        /// Timer-handler runs so far.
+        pub handler_runs: AtomicUsize,
+        duplicated: AtomicUsize,
+        overwritten: AtomicUsize,
+        exhausted: AtomicUsize,
+    }
+
+    impl Tally {
+        pub const fn new() -> Self {
+            Self {
+                handler_runs: AtomicUsize::new(0),
+                duplicated: AtomicUsize::new(0),
+                overwritten: AtomicUsize::new(0),
+                exhausted: AtomicUsize::new(0),
+            }
+        }
+
+        /// Passes an allocation's result through, counting one that failed (`None`).
+        pub fn allocated<B>(&self, block: Option<B>) -> Option<B> {
+            if block.is_none() {
+                self.exhausted.fetch_add(1, Relaxed);
+            }
+            block
+        }
+
+        /// A block was handed out: sets its `in_use` flag, counting a block already out.
+        pub fn taken(&self, in_use: &AtomicBool) {
+            if in_use.swap(true, Relaxed) {
+                self.duplicated.fetch_add(1, Relaxed);
+            }
+        }
+
+        /// A block goes back: checks its `stamp` (see [`stamp`]) and clears its `in_use`
+        /// flag, counting a stamp overwritten and a block that was not out.
+        pub fn returned(&self, &[owner, seq, check]: &[usize; 3], in_use: &AtomicBool) {
+            if check != owner ^ !seq {
+                self.overwritten.fetch_add(1, Relaxed);
+            }
+            if !in_use.swap(false, Relaxed) {
+                self.duplicated.fetch_add(1, Relaxed);
+            }
+        }
+
+        /// The timer handler's body: counts a run, takes a block for owner 1 and one for
+        /// owner 2 (the run is their sequence number), and gives both back.
+        pub fn timer_run<B>(&self, take: impl Fn(usize, usize) -> Option<B>, give: impl Fn(B)) {
+            let run = self.handler_runs.fetch_add(1, Relaxed);
+            let a = take(1, run);
+            let b = take(2, run);
+            for block in [a, b].into_iter().flatten() {
+                give(block);
+            }
+        }
+
+        /// The timer phase: installs `handler` for `SIGALRM`, raised every 20 µs while
+        /// `main_loop` runs until the handler has run `runs` times, then stops the timer
+        /// and prints the runs, `main_loop`'s count of frees and the time.
+        pub fn timer_phase(
+            &self,
+            runs: usize,
+            handler: extern "C" fn(libc::c_int),
+            main_loop: impl FnOnce(&dyn Fn() -> bool) -> usize,
+        ) {
+            super::install(libc::SIGALRM, handler);
+            let start = Instant::now();
+            super::set_timer(20);
+            let ops = main_loop(&|| self.handler_runs.load(Relaxed) >= runs);
+            super::set_timer(0);
+            println!(
+                "timer signals: {} handler runs, {ops} thread-mode frees in {:.1?}",
+                self.handler_runs.load(Relaxed),
+                start.elapsed()
+            );
+        }
+
+        /// A phase's verdict: reads the counts, then `drain` takes every block of the pool
+        /// back and returns how many it got and whether its own checks passed. Prints the
+        /// verdict line; the phase passed if nothing was duplicated or overwritten and all
+        /// `blocks` came back.
+        pub fn check(
+            &self,
+            phase: &str,
+            blocks: usize,
+            drain: impl FnOnce() -> (usize, bool),
+        ) -> bool {
+            let duplicated = self.duplicated.load(Relaxed);
+            let overwritten = self.overwritten.load(Relaxed);
+            let (back, drained_ok) = drain();
+            let ok = duplicated == 0 && overwritten == 0 && drained_ok && back == blocks;
+            println!(
+                "{phase}: duplicated {duplicated}, overwritten {overwritten}, blocks back \
+                 {back}/{blocks}, exhausted allocs {} -> {}",
+                self.exhausted.load(Relaxed),
+                if ok { "ok" } else { "FAILED" }
+            );
+            ok
+        }
+    }
+
+    /// The phases' verdicts, for the summary line the test ends with.
+    pub struct Phases(Vec<bool>);
+
+    impl Phases {
+        /// The record of a run of `tests`; `None` under Miri, after printing that they are
+        /// skipped and an empty summary (see [`super::skipped_under_miri`]).
+        pub fn start(tests: &str) -> Option<Self> {
+            if super::skipped_under_miri(&format!("{tests}: skipped under Miri")) {
+                println!("0 passed, 0 failed");
+                return None;
+            }
+            Some(Self(Vec::new()))
+        }
+
+        /// Records a phase's verdict.
+        pub fn push(&mut self, passed: bool) {
+            self.0.push(passed);
+        }
+
+        /// Says that the injection phases are not built in (they need the test hooks).
+        pub fn skip_injections(&self) {
+            println!("injections: skipped (build with RUSTFLAGS='--cfg blockpool_test_hooks')");
+        }
+
+        /// Prints `{passed} passed, {failed} failed` and exits with status 1 if a phase
+        /// failed.
+        pub fn finish(self) {
+            let passed = self.0.iter().filter(|&&ok| ok).count();
+            let failed = self.0.len() - passed;
+            println!("{passed} passed, {failed} failed");
+            if failed > 0 {
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
 /// The ABA injection the signal tests share (tests only: `--cfg blockpool_test_hooks`
 /// arms a window hook that calls [`Injection::raise_in_window`]): a handler raised inside
 /// a pop's window pops `A` (the block the interrupted pop saw on top) and `B` (its
@@ -49,6 +213,7 @@ pub fn env(name: &str, default: usize) -> usize {
 pub mod injection {
     use std::cell::UnsafeCell;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    use std::time::{Duration, Instant};
 
     /// When to raise the signal, and the block the handler keeps between its runs.
     pub struct Injection<B> {
@@ -112,6 +277,26 @@ pub mod injection {
             }
             *kept = b;
             self.in_handler.store(false, Relaxed);
+        }
+
+        /// An injection phase: turns injections on, runs `main_loop` until the handler has
+        /// run `count` more times, turns them off and gives the block the handler kept to
+        /// `give`. Returns the handler runs of the phase, `main_loop`'s result and the time.
+        pub fn phase(
+            &self,
+            count: usize,
+            main_loop: impl FnOnce(&dyn Fn() -> bool) -> usize,
+            give: impl FnOnce(B),
+        ) -> (usize, usize, Duration) {
+            let before = self.runs.load(Relaxed);
+            let start = Instant::now();
+            self.on.store(true, Relaxed);
+            let ops = main_loop(&|| self.runs.load(Relaxed) - before >= count);
+            self.on.store(false, Relaxed);
+            if let Some(kept) = self.take_kept() {
+                give(kept);
+            }
+            (self.runs.load(Relaxed) - before, ops, start.elapsed())
         }
 
         /// The block the handler kept, once injections are off.
