@@ -49,17 +49,12 @@ LIB_TARGETS=(
     i686-unknown-linux-gnu aarch64-unknown-linux-gnu
 )
 
-section() { printf '\n=== %s\n' "$*"; }
+# section, apt_install (shared with heap.sh)
+# shellcheck source=scripts/lib/setup.sh
+. "$root/scripts/lib/setup.sh"
 
 # ------------------------------------------------------------------------------ setup
 section "setup"
-SUDO=""
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
-apt_updated=0
-apt_install() {
-    if [ "$apt_updated" -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
-}
 
 installed_targets="$(rustup target list --installed)"
 missing=()
@@ -208,16 +203,22 @@ machine_of() {
         thumbv8m.base-none-eabi) echo mps2-an505 ;;
     esac
 }
+# run_each N BIN TARGET...: runs firmware BIN of each TARGET on its machine, each as
+# the step "BIN TARGET on MACHINE" under the heading "N. BIN: TARGET on MACHINE".
+run_each() {
+    local n="$1" bin="$2" t m; shift 2
+    for t in "$@"; do
+        m="$(machine_of "$t")"
+        section "$n. $bin: $t on $m"
+        step "$bin $t on $m" run "$m" "$out/$t/$bin" -icount shift=auto
+    done
+}
 
 # ----------------------------------------------------------------- 2. stress tests
 # -icount: virtual time follows the instructions executed, so interrupts are taken at
 # exact instruction boundaries (also in the middle of a translation block, e.g. inside
 # an ldrex/strex window), not only between QEMU's translation blocks.
-for t in thumbv7m-none-eabi thumbv7em-none-eabihf thumbv6m-none-eabi "${V8M_BASE[@]}"; do
-    m="$(machine_of "$t")"
-    section "2. stress: $t on $m"
-    step "stress $t on $m" run "$m" "$out/$t/stress" -icount shift=auto
-done
+run_each 2 stress thumbv7m-none-eabi thumbv7em-none-eabihf thumbv6m-none-eabi "${V8M_BASE[@]}"
 section "2. stress: thumbv7em-none-eabihf, single-core feature, on mps2-an386"
 step "stress thumbv7em single-core" run mps2-an386 "$out/thumbv7em-none-eabihf/stress-single" -icount shift=auto
 
@@ -237,20 +238,12 @@ step "stress negative control (leak)" leak_control
 # -icount also makes QEMU take the pended interrupt right after the store to the NVIC
 # (an I/O access ends its translation block), i.e. before the strex, as a Cortex-M does
 # within a few cycles. Without it QEMU takes it only after the strex and the test fails.
-for t in thumbv7m-none-eabi thumbv7em-none-eabihf "${V8M_BASE[@]}"; do
-    m="$(machine_of "$t")"
-    section "3. window: $t on $m"
-    step "window $t on $m" run "$m" "$out/$t/window" -icount shift=auto
-done
+run_each 3 window thumbv7m-none-eabi thumbv7em-none-eabihf "${V8M_BASE[@]}"
 section "3. window: thumbv7em-none-eabihf, single-core feature (the push's window too), on mps2-an386"
 step "window thumbv7em single-core" run mps2-an386 "$out/thumbv7em-none-eabihf/window-single" -icount shift=auto
 
 # ---------------------------------------------------------------- 4. example
-for t in thumbv7m-none-eabi thumbv7em-none-eabihf thumbv6m-none-eabi "${V8M_BASE[@]}"; do
-    m="$(machine_of "$t")"
-    section "4. example: $t on $m"
-    step "example $t on $m" run "$m" "$out/$t/example" -icount shift=auto
-done
+run_each 4 example thumbv7m-none-eabi thumbv7em-none-eabihf thumbv6m-none-eabi "${V8M_BASE[@]}"
 
 # ---------------------------------------------------------------- 5. disassembly
 check="$root/scripts/check-disassembly.sh"

@@ -44,14 +44,9 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${all_steps[@]}")
 wants() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 
-section() { printf '\n=== %s\n' "$*"; }
-SUDO=""
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
-apt_updated=0
-apt_install() {
-    if [ "$apt_updated" -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
-}
+# section, apt_install (shared with firmware.sh)
+# shellcheck source=scripts/lib/setup.sh
+. "$root/scripts/lib/setup.sh"
 
 # ------------------------------------------------------------------------------ setup
 section "setup"

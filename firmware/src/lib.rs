@@ -4,7 +4,12 @@
 //! - [`Irq`]: an NVIC interrupt number without a device crate (cortex-m-rt then routes
 //!   every IRQ to `DefaultHandler(irqn)`);
 //! - [`exit`]: ends QEMU through semihosting; the exit status is the verdict;
-//! - [`check!`]: fails the run (prints, exits with status 1) when a condition is false.
+//! - [`check!`]: fails the run (prints, exits with status 1) when a condition is false;
+//! - [`contexts`]: the three contexts of `stress` and `heap` (thread mode, [`SOFT_IRQ`]'s
+//!   handler, SysTick): their flags and counters, and the start and stop of the two
+//!   interrupts;
+//! - [`init_peers`] (feature `heap`): embedded-alloc's two heaps, the peers of
+//!   `heap_cost` and `heap_util`, given their memory.
 
 #![no_std]
 
@@ -68,5 +73,85 @@ pub fn machine_name() -> &'static str {
         b"thumbv8m.base-none-eabi" => "Cortex-M33 (mps2-an505) running thumbv8m.base-none-eabi",
         b"thumbv8m.main-none-eabihf" => "Cortex-M33, thumbv8m.main-none-eabihf",
         _ => env!("FIRMWARE_TARGET"),
+    }
+}
+
+/// The three contexts of the `stress` and `heap` firmware: thread mode, [`SOFT_IRQ`]'s
+/// handler (priority below SysTick's) and SysTick, each preempting the one before it.
+pub mod contexts {
+    use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+    use cortex_m::peripheral::{syst::SystClkSource, NVIC, SYST};
+
+    use crate::SOFT_IRQ;
+
+    pub const THREAD: usize = 0;
+    pub const IRQ: usize = 1;
+    pub const SYSTICK: usize = 2;
+    pub const NAMES: [&str; 3] = ["thread", "irq", "systick"];
+
+    /// Set around each operation under test by thread mode and by the IRQ handler.
+    pub static THREAD_IN_OP: AtomicBool = AtomicBool::new(false);
+    pub static IRQ_IN_OP: AtomicBool = AtomicBool::new(false);
+    /// Preemptions seen (each written by one handler only), and the handlers' runs.
+    pub static TICK_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
+    pub static TICK_IN_IRQ_OP: AtomicU32 = AtomicU32::new(0);
+    pub static IRQ_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
+    pub static TICKS: AtomicU32 = AtomicU32::new(0);
+    pub static IRQ_RUNS: AtomicU32 = AtomicU32::new(0);
+    /// Thread mode asks the handlers to drop what they hold and stop.
+    pub static STOP: AtomicBool = AtomicBool::new(false);
+
+    /// Adds one to a counter that a single context writes (thumbv6m has no atomic add).
+    pub fn bump(c: &AtomicU32) {
+        c.store(c.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Starts the two interrupts, their priorities already set: SysTick every `reload`
+    /// core cycles, and [`SOFT_IRQ`] unmasked.
+    ///
+    /// # Safety
+    /// As [`NVIC::unmask`]'s: the handlers are ready, and no priority-based critical
+    /// section is in progress.
+    pub unsafe fn start_interrupts(syst: &mut SYST, reload: u32) {
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(reload);
+        syst.clear_current();
+        syst.enable_interrupt();
+        // SAFETY: the caller's promise.
+        unsafe { NVIC::unmask(SOFT_IRQ) };
+        syst.enable_counter();
+    }
+
+    /// Stops the handlers, then the interrupts: sets [`STOP`], pends [`SOFT_IRQ`], waits
+    /// until `handlers_done()` (both handlers have dropped what they hold), then
+    /// switches SysTick off and masks [`SOFT_IRQ`].
+    pub fn stop_interrupts(syst: &mut SYST, handlers_done: impl Fn() -> bool) {
+        STOP.store(true, Relaxed);
+        NVIC::pend(SOFT_IRQ);
+        while !handlers_done() {
+            cortex_m::asm::nop();
+        }
+        syst.disable_interrupt();
+        syst.disable_counter();
+        NVIC::mask(SOFT_IRQ);
+    }
+}
+
+/// Gives embedded-alloc's linked-list and TLSF heaps (the peers in `heap_cost` and
+/// `heap_util`) `N` bytes each, at `llff_mem` and `tlsf_mem`.
+///
+/// # Safety
+/// Each region is given to one live heap at a time, and nothing else touches it.
+#[cfg(feature = "heap")]
+pub unsafe fn init_peers<const N: usize>(
+    llff: &embedded_alloc::LlffHeap,
+    llff_mem: *mut [core::mem::MaybeUninit<u8>; N],
+    tlsf: &embedded_alloc::TlsfHeap,
+    tlsf_mem: *mut [core::mem::MaybeUninit<u8>; N],
+) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        llff.init(llff_mem as usize, N);
+        tlsf.init(tlsf_mem as usize, N);
     }
 }

@@ -25,8 +25,12 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use blockpool::Heap;
+use blockpool_firmware::contexts::{
+    bump, start_interrupts, stop_interrupts, IRQ, IRQ_IN_OP, IRQ_IN_THREAD_OP, IRQ_RUNS, NAMES,
+    STOP, SYSTICK, THREAD, THREAD_IN_OP, TICKS, TICK_IN_IRQ_OP, TICK_IN_THREAD_OP,
+};
 use blockpool_firmware::{check, exit, hprintln, machine_name, SOFT_IRQ};
-use cortex_m::peripheral::{scb::SystemHandler, syst::SystClkSource, NVIC};
+use cortex_m::peripheral::{scb::SystemHandler, NVIC};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
 /// The micro:bit has 16 KiB of RAM; the M3/M4 machines 64 KiB.
@@ -47,25 +51,8 @@ const SYSTICK_RELOAD: u32 = 4_000;
 const SYSTICK_PRIORITY: u8 = 0x40; // preempts the IRQ ...
 const IRQ_PRIORITY: u8 = 0x80; // ... which preempts thread mode
 
-const THREAD: usize = 0;
-const IRQ: usize = 1;
-const SYSTICK: usize = 2;
-const NAMES: [&str; 3] = ["thread", "irq", "systick"];
-
 static STEPS: [AtomicU32; 3] = [const { AtomicU32::new(0) }; 3];
 static DONE: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
-static STOP: AtomicBool = AtomicBool::new(false);
-static THREAD_IN_OP: AtomicBool = AtomicBool::new(false);
-static IRQ_IN_OP: AtomicBool = AtomicBool::new(false);
-static TICK_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
-static TICK_IN_IRQ_OP: AtomicU32 = AtomicU32::new(0);
-static IRQ_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
-static TICKS: AtomicU32 = AtomicU32::new(0);
-static IRQ_RUNS: AtomicU32 = AtomicU32::new(0);
-
-fn bump(c: &AtomicU32) {
-    c.store(c.load(Relaxed) + 1, Relaxed);
-}
 
 /// A value that says which context wrote it.
 fn tag(ctx: usize, x: u32) -> u32 {
@@ -185,13 +172,8 @@ fn main() -> ! {
             .set_priority(SystemHandler::SysTick, SYSTICK_PRIORITY);
         cp.NVIC.set_priority(SOFT_IRQ, IRQ_PRIORITY);
     }
-    cp.SYST.set_clock_source(SystClkSource::Core);
-    cp.SYST.set_reload(SYSTICK_RELOAD);
-    cp.SYST.clear_current();
-    cp.SYST.enable_interrupt();
     // SAFETY: the handler below is ready for it.
-    unsafe { NVIC::unmask(SOFT_IRQ) };
-    cp.SYST.enable_counter();
+    unsafe { start_interrupts(&mut cp.SYST, SYSTICK_RELOAD) };
 
     let mut work = Work::new(THREAD);
     #[cfg(feature = "heap-selftest-leak")]
@@ -207,14 +189,9 @@ fn main() -> ! {
             hprintln!("selftest-leak: leaked one Box on purpose");
         }
     }
-    STOP.store(true, Relaxed);
-    NVIC::pend(SOFT_IRQ);
-    while !(DONE[IRQ].load(Relaxed) && DONE[SYSTICK].load(Relaxed)) {
-        cortex_m::asm::nop();
-    }
-    cp.SYST.disable_interrupt();
-    cp.SYST.disable_counter();
-    NVIC::mask(SOFT_IRQ);
+    stop_interrupts(&mut cp.SYST, || {
+        DONE[IRQ].load(Relaxed) && DONE[SYSTICK].load(Relaxed)
+    });
     drop(work);
 
     for (ctx, steps) in STEPS.iter().enumerate() {

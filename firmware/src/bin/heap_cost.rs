@@ -17,7 +17,7 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use blockpool::Heap;
-use blockpool_firmware::{exit, hprintln, machine_name};
+use blockpool_firmware::{exit, hprintln, init_peers, machine_name};
 use cortex_m_rt::entry;
 use embedded_alloc::{LlffHeap, TlsfHeap};
 
@@ -113,9 +113,13 @@ fn main() -> ! {
     // SAFETY: each region is given to one heap, once, and never touched otherwise
     // (cortex-m-rt made these `static mut`s `&'static mut`: `main` runs once).
     unsafe {
-        LLFF.init(addr_of_mut!(*LLFF_MEM) as usize, COST_ARENA);
-        TLSF.init(addr_of_mut!(*TLSF_MEM) as usize, COST_ARENA);
-    }
+        init_peers(
+            &LLFF,
+            addr_of_mut!(*LLFF_MEM),
+            &TLSF,
+            addr_of_mut!(*TLSF_MEM),
+        )
+    };
     hprintln!(
         "heap_cost: {} | blockpool backend {}",
         machine_name(),

@@ -15,7 +15,7 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use blockpool::Heap;
-use blockpool_firmware::{exit, hprintln, machine_name};
+use blockpool_firmware::{exit, hprintln, init_peers, machine_name};
 use cortex_m_rt::entry;
 use embedded_alloc::{LlffHeap, TlsfHeap};
 
@@ -116,9 +116,13 @@ fn main() -> ! {
     // SAFETY: each region is given to one heap, once, and never touched otherwise
     // (cortex-m-rt made these `static mut`s `&'static mut`: `main` runs once).
     unsafe {
-        U_LLFF.init(addr_of_mut!(*U_LLFF_MEM) as usize, TRACE_ARENA);
-        U_TLSF.init(addr_of_mut!(*U_TLSF_MEM) as usize, TRACE_ARENA);
-    }
+        init_peers(
+            &U_LLFF,
+            addr_of_mut!(*U_LLFF_MEM),
+            &U_TLSF,
+            addr_of_mut!(*U_TLSF_MEM),
+        )
+    };
     hprintln!(
         "heap_util: {} | blockpool backend {}",
         machine_name(),
@@ -137,9 +141,13 @@ fn main() -> ! {
             // the first trace was freed, and the first heaps are never used again.
             // SAFETY: as just said; each region belongs to one live heap at a time.
             unsafe {
-                W_LLFF.init(addr_of_mut!(*U_LLFF_MEM) as usize, TRACE_ARENA);
-                W_TLSF.init(addr_of_mut!(*U_TLSF_MEM) as usize, TRACE_ARENA);
-            }
+                init_peers(
+                    &W_LLFF,
+                    addr_of_mut!(*U_LLFF_MEM),
+                    &W_TLSF,
+                    addr_of_mut!(*U_TLSF_MEM),
+                )
+            };
         }
         let (steps, live, peak, blocks) = mixed_trace(heap, trace == "uniform");
         let outcome = if steps == STEPS {

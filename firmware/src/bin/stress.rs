@@ -27,8 +27,12 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 use blockpool::{pool, Block, Box, PoolHandle, StaticPool, Uninit};
+use blockpool_firmware::contexts::{
+    bump, start_interrupts, stop_interrupts, IRQ, IRQ_IN_OP, IRQ_IN_THREAD_OP, IRQ_RUNS, NAMES,
+    STOP, SYSTICK, THREAD, THREAD_IN_OP, TICKS, TICK_IN_IRQ_OP, TICK_IN_THREAD_OP,
+};
 use blockpool_firmware::{check, exit, hprintln, machine_name, SOFT_IRQ};
-use cortex_m::peripheral::{scb::SystemHandler, syst::SystClkSource, NVIC, SCB};
+use cortex_m::peripheral::{scb::SystemHandler, NVIC, SCB};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
 /// Successful allocations each context must make (frees: as many).
@@ -43,11 +47,6 @@ const IRQ_PRIORITY: u8 = 0x80; // ... than the software-pended interrupt
 /// A block's payload: who owns it, which of its allocations this is, which block it is.
 type Stamp = [u32; 4];
 const MAGIC: u32 = 0xB10C_0000;
-
-const THREAD: usize = 0;
-const IRQ: usize = 1;
-const SYSTICK: usize = 2;
-const NAMES: [&str; 3] = ["thread", "irq", "systick"];
 
 // ---------------------------------------------------------------- the pools under test
 
@@ -215,25 +214,14 @@ impl Stats {
     }
 }
 
-fn bump(c: &AtomicU32) {
-    c.store(c.load(Relaxed) + 1, Relaxed);
-}
-
 static STATS: [Stats; 3] = [Stats::new(), Stats::new(), Stats::new()];
 
-/// Set around each pool call (alloc, drop) by thread mode and by the NVIC handler.
-static THREAD_IN_OP: AtomicBool = AtomicBool::new(false);
-static IRQ_IN_OP: AtomicBool = AtomicBool::new(false);
+// The flags around each pool call (alloc, drop), the preemption counters and `STOP`
+// are `contexts`'s; the two below are this test's own.
+/// Set while the NVIC handler runs.
 static IRQ_RUNNING: AtomicBool = AtomicBool::new(false);
-/// Preemptions seen (each written by one handler only).
-static TICK_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
-static TICK_IN_IRQ_OP: AtomicU32 = AtomicU32::new(0);
+/// SysTick preempted the NVIC handler (written by SysTick only).
 static TICK_IN_IRQ: AtomicU32 = AtomicU32::new(0);
-static IRQ_IN_THREAD_OP: AtomicU32 = AtomicU32::new(0);
-static TICKS: AtomicU32 = AtomicU32::new(0);
-static IRQ_RUNS: AtomicU32 = AtomicU32::new(0);
-/// Thread mode asks the handlers to drop what they hold and stop.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 // ------------------------------------------------------------------------ the workload
 
@@ -412,13 +400,8 @@ fn main() -> ! {
     );
     check!(tick_prio < irq_prio, "SysTick must have the higher priority");
 
-    cp.SYST.set_clock_source(SystClkSource::Core);
-    cp.SYST.set_reload(SYSTICK_RELOAD);
-    cp.SYST.clear_current();
-    cp.SYST.enable_interrupt();
     // SAFETY: the handler exists (DefaultHandler) and shares nothing unsynchronised.
-    unsafe { NVIC::unmask(SOFT_IRQ) };
-    cp.SYST.enable_counter();
+    unsafe { start_interrupts(&mut cp.SYST, SYSTICK_RELOAD) };
 
     let mut held: Held<3> = Held::new();
     let mut steps = 0u32;
@@ -445,14 +428,9 @@ fn main() -> ! {
     }
 
     // Stop: the handlers drop what they hold, then the interrupts are switched off.
-    STOP.store(true, Relaxed);
-    NVIC::pend(SOFT_IRQ);
-    while !(STATS[IRQ].done.load(Relaxed) && STATS[SYSTICK].done.load(Relaxed)) {
-        cortex_m::asm::nop();
-    }
-    cp.SYST.disable_interrupt();
-    cp.SYST.disable_counter();
-    NVIC::mask(SOFT_IRQ);
+    stop_interrupts(&mut cp.SYST, || {
+        STATS[IRQ].done.load(Relaxed) && STATS[SYSTICK].done.load(Relaxed)
+    });
     held.drain(THREAD, &THREAD_IN_OP);
 
     hprintln!("thread steps: {}, SysTick ticks: {}, IRQ runs: {}", steps, TICKS.load(Relaxed), IRQ_RUNS.load(Relaxed));
