@@ -59,7 +59,8 @@ lint() {
         cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features stats,async -- -D warnings &&
         hooked cargo clippy -q -p blockpool --target thumbv7em-none-eabihf --features single-core -- -D warnings &&
         cargo clippy -q -p blockpool --target thumbv6m-none-eabi --features stats,async -- -D warnings &&
-        RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps
+        RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps &&
+        RUSTDOCFLAGS="-D warnings" cargo doc -q -p blockpool --no-deps --all-features
 }
 
 # Every combination of the library's features compiles, on the host and on the two

@@ -52,7 +52,7 @@ struct Slot<T, const CAP: usize> {
     batch: UnsafeCell<Batch<T, CAP>>,
 }
 
-/// Up to [`SLOTS`] batches of at most `CAP` free blocks of one pool (all zeros at start).
+/// Up to `SLOTS` (4) batches of at most `CAP` free blocks of one pool (all zeros at start).
 /// Not part of the API: `pool!(…, thread_cache = C)` declares one beside its thread-local
 /// caches.
 pub struct Depot<T, const CAP: usize> {

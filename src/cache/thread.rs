@@ -1,12 +1,12 @@
 //! Thread-local caches (feature `std`): what `pool!(A: T, blocks = N, thread_cache = C)`
 //! puts behind `A::alloc()` and the drop of `Box<A>`.
 //!
-//! Each thread has, per such pool, a [`ThreadCache`] (a [`Magazine`] of up to `C` blocks
+//! Each thread has, per such pool, a [`ThreadCache`] (a `Magazine` of up to `C` blocks
 //! and two flags) in a `thread_local!` with a `const` initialiser and no destructor, so
 //! reaching it never allocates and never registers anything: a signal handler may touch
 //! it. A second thread-local, [`ExitFlush`], has the destructor that returns the
 //! thread's blocks when the thread exits; it is registered by the thread's first cached
-//! operation, inside that operation's busy window (see [`ThreadCache::with`]).
+//! operation, inside that operation's busy window (see `ThreadCache::with`).
 //!
 //! **Busy flag.** Every operation marks the cache busy for its duration. A signal handler
 //! that interrupts its thread inside an operation finds the mark and uses the pool's
