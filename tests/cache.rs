@@ -393,6 +393,12 @@ mod uncached_from_the_depot {
             "an uncached allocation failed while the depot held batches"
         );
         assert!(cached.is_some(), "the cached allocation after it failed");
+        #[cfg(feature = "stats")]
+        assert_eq!(
+            Uncached::instance().stats().failures,
+            0,
+            "an allocation that the depot served counted as a failure"
+        );
         drop((from_the_hook, cached));
         done_tx.send(()).unwrap();
         holder.join().unwrap(); // its exit flush returns its 4

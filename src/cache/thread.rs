@@ -205,12 +205,17 @@ unsafe fn take_uncached<P: PoolHandle, const CAP: usize>(
     pool: P,
     depot: &Depot<P::Data, CAP>,
 ) -> Option<NonNull<Block<P::Data>>> {
-    if let Some(block) = pool.take() {
+    // Not counted as a failure yet (nor below, if the depot serves): only an allocation
+    // that returns empty-handed is one.
+    if let Some(block) = pool.take_waiting() {
         return Some(block);
     }
     let mut batch = [const { core::mem::MaybeUninit::uninit() }; CAP];
     let taken = depot.take(&mut batch);
-    let (last, rest) = batch[..taken].split_last()?;
+    let Some((last, rest)) = batch[..taken].split_last() else {
+        // Empty-handed: counted (and a block freed meanwhile is still taken).
+        return pool.take();
+    };
     // Counted as cached while in the depot: now one is the caller's, the rest the pool's.
     pool.cache_shared().cached_sub(taken);
     // SAFETY: `take` wrote `batch[..taken]`, and `MaybeUninit<X>` has `X`'s layout.
