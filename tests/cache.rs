@@ -351,19 +351,24 @@ mod thread_local {
 mod uncached_from_the_depot {
     use super::*;
     use blockpool::{pool, Uninit};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
+    use std::cell::{Cell, RefCell};
 
     pool!(Uncached: u64, blocks = 8, thread_cache = 4);
 
-    static ARMED: AtomicBool = AtomicBool::new(false);
-    static FROM_THE_HOOK: Mutex<Option<Option<Box<Uncached, Uninit>>>> = Mutex::new(None);
+    // Thread-local: the hook is global, and the other tests' threads (run in parallel)
+    // call it inside their own cache operations; only the test's thread acts.
+    thread_local! {
+        static ARMED: Cell<bool> = const { Cell::new(false) };
+        static FROM_THE_HOOK: RefCell<Option<Option<Box<Uncached, Uninit>>>> =
+            const { RefCell::new(None) };
+    }
 
     /// Inside this thread's cache operation: the cache is busy, so this alloc takes the
     /// uncached path, as a signal handler's would.
     fn allocate_inside_the_window() {
-        if ARMED.swap(false, Ordering::Relaxed) {
-            *FROM_THE_HOOK.lock().unwrap() = Some(Uncached::alloc());
+        if ARMED.with(|armed| armed.replace(false)) {
+            let block = Uncached::alloc();
+            FROM_THE_HOOK.with(|slot| *slot.borrow_mut() = Some(block));
         }
     }
 
@@ -382,11 +387,11 @@ mod uncached_from_the_depot {
         freed_rx.recv().unwrap();
         #[cfg(feature = "stats")]
         assert_eq!(Uncached::instance().stats().cached, 8);
-        ARMED.store(true, Ordering::Relaxed);
+        ARMED.with(|armed| armed.set(true));
         blockpool::testing::set_cache_window_hook(Some(allocate_inside_the_window));
         let cached = Uncached::alloc();
         blockpool::testing::set_cache_window_hook(None);
-        let from_the_hook = FROM_THE_HOOK.lock().unwrap().take();
+        let from_the_hook = FROM_THE_HOOK.with(|slot| slot.borrow_mut().take());
         let from_the_hook = from_the_hook.expect("the hook did not run");
         assert!(
             from_the_hook.is_some(),
