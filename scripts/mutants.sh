@@ -268,7 +268,7 @@ file: src/free_list/tagged_index.rs
 old: Self::claim(header, popped);\n                        popped = below;
 new: Self::claim(header, current);\n                        let _ = (popped, below);
 expect: caught
-kill: host --test cache
+kill: host --test cache batches_over_a_grown_pool
 
 name: batch_pop_all_relaxed
 file: src/free_list/tagged_index.rs
@@ -284,7 +284,7 @@ file: src/free_list/tagged_index.rs
 old: for pair in blocks.windows(2) {
 new: for pair in blocks.windows(2).take(0) {
 expect: caught
-kill: host --test cache
+kill: host --test cache batches_over_a_grown_pool
 
 name: cache_ignores_flush_requests
 file: src/cache/magazine.rs
