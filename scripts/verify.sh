@@ -6,6 +6,9 @@
 #   scripts/verify.sh --full          CI sizes (also: BLOCKPOOL_FULL=1)
 #   scripts/verify.sh loom miri       only these steps (loom miri tsan asan fuzz)
 #
+# Miri interprets on one core, so it runs beside the other steps (their output follows
+# Miri's, each step's in one piece); BLOCKPOOL_VERIFY_SERIAL=1 runs one step at a time.
+#
 # Self-sufficient on a fresh Debian 12 machine with rustup: installs the nightly
 # toolchain, miri, rust-src and cargo-fuzz (and g++ for libFuzzer) when they are missing.
 #
@@ -26,7 +29,7 @@ for arg in "$@"; do
         --full) full=1 ;;
         loom | miri | tsan | asan | fuzz) steps+=("$arg") ;;
         -h | --help)
-            sed -n '2,20p' "$0"
+            sed -n '2,23p' "$0"
             exit 0
             ;;
         *)
@@ -51,7 +54,8 @@ export LOOM_MAX_PREEMPTIONS BLOCKPOOL_TSAN_OPS
 targets=${BLOCKPOOL_VERIFY_TARGET_DIR:-$PWD/target}
 sanitizer_flags="-Cunsafe-allow-abi-mismatch=sanitizer"
 
-timings=()
+timings=$(mktemp)
+trap 'rm -f "$timings"' EXIT
 run_step() {
     local name=$1
     shift
@@ -60,8 +64,19 @@ run_step() {
     local start=$SECONDS
     "$@"
     local took=$((SECONDS - start))
-    timings+=("$(printf '%-8s %4d s' "$name" "$took")")
+    printf '%-8s %4d s\n' "$name" "$took" >>"$timings"
     echo "=== $name: passed in ${took} s ==="
+}
+
+# Runs the named steps one after the other in a subshell that stops at the first failure
+# (`set -e` holds there whatever the caller's context).
+run_steps() {
+    (
+        set -e
+        for step in "$@"; do
+            run_step "$step" "$step"
+        done
+    )
 }
 
 setup() {
@@ -172,9 +187,34 @@ echo "verify.sh: steps: ${steps[*]}; $([ "$full" = 1 ] && echo full || echo quic
     "BLOCKPOOL_TSAN_OPS=$BLOCKPOOL_TSAN_OPS BLOCKPOOL_FUZZ_SECONDS=$BLOCKPOOL_FUZZ_SECONDS" \
     "BLOCKPOOL_FUZZ_RUNS=$BLOCKPOOL_FUZZ_RUNS"
 run_step setup setup
+others=()
 for step in "${steps[@]}"; do
-    run_step "$step" "$step"
+    [ "$step" = miri ] || others+=("$step")
 done
+beside=" (Miri beside the others)"
+if [ "${BLOCKPOOL_VERIFY_SERIAL:-0}" = 1 ] || [ ${#others[@]} = ${#steps[@]} ] || [ ${#others[@]} = 0 ]; then
+    beside=
+    run_steps "${steps[@]}"
+else
+    # Two lanes: Miri here, the other steps in the background into a log printed after.
+    lane=$(mktemp)
+    run_steps "${others[@]}" >"$lane" 2>&1 &
+    others_pid=$!
+    set +e
+    run_steps miri
+    miri_status=$?
+    wait "$others_pid"
+    others_status=$?
+    set -e
+    echo
+    echo "=== the steps run beside Miri (${others[*]}): their output ==="
+    cat "$lane"
+    rm -f "$lane"
+    if [ "$miri_status" != 0 ] || [ "$others_status" != 0 ]; then
+        echo "verify.sh: failed (miri: exit $miri_status; ${others[*]}: exit $others_status)" >&2
+        exit 1
+    fi
+fi
 echo
-echo "verify.sh: all passed. Wall time per step:"
-printf '  %s\n' "${timings[@]}"
+echo "verify.sh: all passed. Wall time per step$beside:"
+sed 's/^/  /' "$timings"
