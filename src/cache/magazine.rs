@@ -53,26 +53,21 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         self.len
     }
 
-    /// If the pool's flush-request count moved since we last looked and we hold blocks,
-    /// returns every block to it and says so (an empty magazine has nothing to give, and
-    /// its own failed refill raised a request too).
+    /// The pool's flush-request count, if it moved since we last looked (another
+    /// context found the shared list dry: see `honour`).
     #[inline(always)]
-    fn honour_requests<P: PoolHandle<Data = T>>(
-        &mut self,
-        pool: &P,
-        depot: Option<&Depot<T, CAP>>,
-    ) -> bool {
+    fn new_request<P: PoolHandle<Data = T>>(&self, pool: &P) -> Option<usize> {
         let requests = pool.cache_shared().requests();
         if requests == self.seen {
-            return false;
+            return None;
         }
-        self.honour(pool, depot, requests)
+        Some(requests)
     }
 
-    /// Notes the flush request numbered `requests` and returns every block to `pool`;
-    /// whether there were any.
-    #[cold]
-    #[inline(never)]
+    /// Notes the flush request numbered `requests` and, if we hold blocks, returns every
+    /// block to `pool` (and the depot's) and says so (an empty magazine has nothing to
+    /// give, and its own failed refill raised a request too). The magazine is empty
+    /// after.
     fn honour<P: PoolHandle<Data = T>>(
         &mut self,
         pool: &P,
@@ -99,10 +94,8 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         if CAP == 0 || mem::size_of::<T>() == 0 {
             return pool.take();
         }
-        if self.honour_requests(pool, depot) {
-            // Others ran dry: take just this one block, so that the flushed blocks stay
-            // where they can find them (a refill would take half of them back).
-            return pool.take();
+        if let Some(requests) = self.new_request(pool) {
+            return self.take_on_request(pool, depot, requests);
         }
         if self.len == 0 {
             return self.refill(pool, depot);
@@ -112,6 +105,25 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         // SAFETY: `blocks[..len]` are initialised (the invariant every method keeps,
         // and `len <= CAP`), and `len` was above the index.
         Some(unsafe { self.blocks.get_unchecked(self.len).assume_init() })
+    }
+
+    /// `take` when a flush request came: honour it, then take just this one block from
+    /// the pool, so that the flushed blocks stay where the others can find them (a refill
+    /// would take half of them back); a refill if we held nothing. Out of line, as every
+    /// rare path of `take` and `release`: the fast paths stay small enough to be inlined
+    /// into the caller's loop.
+    #[cold]
+    #[inline(never)]
+    fn take_on_request<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+        requests: usize,
+    ) -> Option<NonNull<Block<T>>> {
+        if self.honour(pool, depot, requests) {
+            return pool.take();
+        }
+        self.refill(pool, depot)
     }
 
     /// `take` from an empty magazine: one batch from the depot or the pool, whose top
@@ -152,18 +164,54 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         depot: Option<&Depot<T, CAP>>,
         block: NonNull<Block<T>>,
     ) {
-        if CAP == 0 || mem::size_of::<T>() == 0 || self.honour_requests(pool, depot) {
+        if CAP == 0 || mem::size_of::<T>() == 0 {
             // SAFETY: the caller's promise.
             unsafe { pool.release(block) };
+            return;
+        }
+        if let Some(requests) = self.new_request(pool) {
+            // SAFETY: the caller's promise.
+            unsafe { self.release_on_request(pool, depot, requests, block) };
             return;
         }
         if self.len >= CAP {
             self.overflow(pool, depot);
         }
-        // SAFETY: `len < CAP` now (`overflow` left `CAP - BATCH`, `BATCH >= 1`).
+        self.push(pool, block);
+    }
+
+    /// Keeps `block` in a magazine that has room for it.
+    #[inline(always)]
+    fn push<P: PoolHandle<Data = T>>(&mut self, pool: &P, block: NonNull<Block<T>>) {
+        debug_assert!(self.len < CAP);
+        // SAFETY: `len < CAP` (the callers make room first: `overflow` leaves
+        // `CAP - BATCH`, `BATCH >= 1`; a flushed magazine is empty).
         unsafe { self.blocks.get_unchecked_mut(self.len) }.write(block);
         self.len += 1;
         pool.cache_shared().cached_add(1);
+    }
+
+    /// `release` when a flush request came: honour it, then give `block` to the pool
+    /// too; keep it if we held nothing (as an ordinary `release` would).
+    ///
+    /// # Safety
+    /// As for `release`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn release_on_request<P: PoolHandle<Data = T>>(
+        &mut self,
+        pool: &P,
+        depot: Option<&Depot<T, CAP>>,
+        requests: usize,
+        block: NonNull<Block<T>>,
+    ) {
+        if self.honour(pool, depot, requests) {
+            // SAFETY: the caller's promise.
+            unsafe { pool.release(block) };
+            return;
+        }
+        // Empty after `honour`: room for the block.
+        self.push(pool, block);
     }
 
     /// Returns every block held, and every batch in `depot`, to `pool`: one exchange

@@ -281,6 +281,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
     /// assert!(cache.alloc().is_none()); // both blocks are out
     /// assert_eq!(*a + *b, 3);
     /// ```
+    #[inline]
     pub fn alloc(&mut self) -> Option<Box<P, Uninit>> {
         if mem::size_of::<P::Data>() == 0 {
             return Box::alloc_in(self.pool);
@@ -309,6 +310,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
     /// assert_eq!(cache.alloc_value(2), Err(2));
     /// assert_eq!(*one, 1);
     /// ```
+    #[inline]
     pub fn alloc_value(&mut self, value: P::Data) -> Result<Box<P, Init>, P::Data> {
         match self.alloc() {
             Some(block) => Ok(block.init(value)),
@@ -332,6 +334,7 @@ impl<P: PoolHandle + Copy, const CAP: usize> LocalCache<P, CAP> {
     /// cache.free(name); // the `String` is dropped, the block stays here
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[inline]
     pub fn free<S: State>(&mut self, boxed: Box<P, S>) {
         if mem::size_of::<P::Data>() == 0
             || !core::ptr::eq(boxed.pool().cache_shared(), self.pool.cache_shared())
