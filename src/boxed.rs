@@ -218,6 +218,7 @@ impl<P: PoolHandle> Box<P, Uninit> {
     /// let word: Box<Words, Uninit> = Box::alloc_in(Words).unwrap(); // `Words::alloc()`
     /// # drop(word);
     /// ```
+    #[inline]
     pub fn alloc_in(pool: P) -> Option<Self> {
         let block = if mem::size_of::<P::Data>() == 0 {
             NonNull::dangling()
@@ -721,6 +722,7 @@ struct Release<P: PoolHandle> {
 }
 
 impl<P: PoolHandle> Drop for Release<P> {
+    #[inline]
     fn drop(&mut self) {
         if mem::size_of::<P::Data>() != 0 {
             crate::asan::poison(Block::data(self.block).cast(), mem::size_of::<P::Data>());
@@ -732,6 +734,7 @@ impl<P: PoolHandle> Drop for Release<P> {
 }
 
 impl<P: PoolHandle, S: State> Drop for Box<P, S> {
+    #[inline]
     fn drop(&mut self) {
         let _release = Release {
             block: self.block,
