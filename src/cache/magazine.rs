@@ -177,15 +177,18 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
         if self.len >= CAP {
             self.overflow(pool, depot);
         }
-        self.push(pool, block);
+        // SAFETY: `len < CAP` now (`overflow` left `CAP - BATCH`, `BATCH >= 1`).
+        unsafe { self.push(pool, block) };
     }
 
     /// Keeps `block` in a magazine that has room for it.
+    ///
+    /// # Safety
+    /// `len < CAP`.
     #[inline(always)]
-    fn push<P: PoolHandle<Data = T>>(&mut self, pool: &P, block: NonNull<Block<T>>) {
+    unsafe fn push<P: PoolHandle<Data = T>>(&mut self, pool: &P, block: NonNull<Block<T>>) {
         debug_assert!(self.len < CAP);
-        // SAFETY: `len < CAP` (the callers make room first: `overflow` leaves
-        // `CAP - BATCH`, `BATCH >= 1`; a flushed magazine is empty).
+        // SAFETY: `len < CAP`, the caller's promise.
         unsafe { self.blocks.get_unchecked_mut(self.len) }.write(block);
         self.len += 1;
         pool.cache_shared().cached_add(1);
@@ -210,8 +213,9 @@ impl<T, const CAP: usize> Magazine<T, CAP> {
             unsafe { pool.release(block) };
             return;
         }
-        // Empty after `honour`: room for the block.
-        self.push(pool, block);
+        // SAFETY: `honour` left the magazine empty, and `CAP > 0` (`release` serves
+        // `CAP == 0` without the magazine).
+        unsafe { self.push(pool, block) };
     }
 
     /// Returns every block held, and every batch in `depot`, to `pool`: one exchange
