@@ -197,15 +197,13 @@ if [ "${BLOCKPOOL_VERIFY_SERIAL:-0}" = 1 ] || [ ${#others[@]} = ${#steps[@]} ] |
     beside=
     run_steps "${steps[@]}"
 else
-    # Miri here; every other step at the same time in the background, at a lower
-    # priority, each into a log printed after Miri's output. Their builds fill the
-    # second core while Miri interprets on one, and their single-threaded runs (loom,
-    # fuzzing) overlap.
+    # Miri here; every other step at the same time in the background, each into a log
+    # printed after Miri's output. Their builds fill the second core while Miri
+    # interprets on one, and their single-threaded runs (loom, fuzzing) overlap.
     lanes=$(mktemp -d)
     pids=()
     for step in "${others[@]}"; do
-        # Niced: Miri, the longest step, keeps its core; the others share the rest.
-        ({ renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true; } && run_steps "$step") >"$lanes/$step" 2>&1 &
+        run_steps "$step" >"$lanes/$step" 2>&1 &
         pids+=($!)
     done
     set +e
