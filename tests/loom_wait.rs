@@ -25,11 +25,9 @@ fn pool<const N: usize>() -> &'static StaticPool<u64, N> {
 
 /// Runs `f` under loom with `LOOM_MAX_PREEMPTIONS` preemptions, 2 if it is not set.
 fn bounded(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
+    // `Builder::new` reads `LOOM_MAX_PREEMPTIONS`.
+    let from_env = loom::model::Builder::new().preemption_bound;
+    bounded_at(from_env.unwrap_or(2), f)
 }
 
 /// Runs `f` under loom with exactly `bound` preemptions, whatever `LOOM_MAX_PREEMPTIONS`
