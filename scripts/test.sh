@@ -25,6 +25,19 @@ else
     verify_args=()
 fi
 
+# Disk: the suite builds a dozen configurations into their own target directories, each
+# once. Incremental-compilation caches and full debug
+# info would only fill the disk (a CI machine ran out of it); line tables keep the
+# panics' backtraces. A caller's own settings win.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}
+
+# The space left on the disk of the working tree, after each step (for a run that fails
+# for want of it).
+disk_free() {
+    df -h --output=avail . 2>/dev/null | tail -1 | tr -d ' '
+}
+
 passed=0
 failed=()
 run_step() {
@@ -35,13 +48,14 @@ run_step() {
     local start=$SECONDS
     if "$@"; then
         passed=$((passed + 1))
-        echo "=== $name: ok ($((SECONDS - start)) s)"
+        echo "=== $name: ok ($((SECONDS - start)) s; $(disk_free) free)"
     else
         failed+=("$name")
-        echo "=== $name: FAILED ($((SECONDS - start)) s)"
+        echo "=== $name: FAILED ($((SECONDS - start)) s; $(disk_free) free)"
     fi
 }
 
+echo "disk: $(disk_free) free at the start"
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
 
