@@ -38,6 +38,15 @@ disk_free() {
     df -h --output=avail . 2>/dev/null | tail -1 | tr -d ' '
 }
 
+# CPU seconds (user + system) of the script's finished children so far, into `cpu`
+# (`times` must run in this shell, not in a command substitution's).
+times_file=$(mktemp)
+trap 'rm -f "$times_file"' EXIT
+cpu_now() {
+    times >"$times_file"
+    cpu=$(tail -1 "$times_file" | awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+}
+
 passed=0
 failed=()
 run_step() {
@@ -45,14 +54,50 @@ run_step() {
     shift
     echo
     echo "=== $name: $*"
-    local start=$SECONDS
+    local start=$SECONDS cpu result cpu_start
+    cpu_now
+    cpu_start=$cpu
     if "$@"; then
         passed=$((passed + 1))
-        echo "=== $name: ok ($((SECONDS - start)) s; $(disk_free) free)"
+        result=ok
     else
         failed+=("$name")
-        echo "=== $name: FAILED ($((SECONDS - start)) s; $(disk_free) free)"
+        result=FAILED
     fi
+    cpu_now
+    echo "=== $name: $result ($((SECONDS - start)) s; $((cpu - cpu_start)) s CPU${beside_name:+ with the step beside it}; $(disk_free) free)"
+}
+
+# A step run in the background beside the next one (`run_beside`, then the next
+# `run_step`, then `finish_beside`): its output goes to a log printed whole afterwards.
+# For a step whose runs leave a core idle (QEMU, Miri) beside one that has one to give.
+beside_name=
+run_beside() {
+    beside_log=$(mktemp)
+    echo
+    echo "=== $1: started in the background (its output follows the next step's)"
+    (
+        failed=()
+        run_step "$@"
+        [ ${#failed[@]} -eq 0 ]
+    ) >"$beside_log" 2>&1 &
+    beside_pid=$!
+    beside_name=$1
+}
+
+finish_beside() {
+    local status=0
+    wait "$beside_pid" || status=$?
+    echo
+    echo "=== $beside_name (run beside the step above): its output"
+    cat "$beside_log"
+    rm -f "$beside_log"
+    if [ "$status" = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed+=("$beside_name")
+    fi
+    beside_name=
 }
 
 echo "disk: $(disk_free) free at the start"
@@ -142,8 +187,14 @@ run_step "host tests with the test hooks (release)" \
     --test cache
 run_step "demo" cargo run -q --release --example demo
 run_step "benchmark report (--quick)" cargo run -q --release -p blockpool-bench -- --quick
-run_step "firmware under QEMU and cross-builds" scripts/firmware.sh
+# The firmware's QEMU runs and the end of verify.sh's Miri run each use one core: side
+# by side (their target directories are their own). verify.sh's tools are installed
+# first, on their own: rustup does not guard a toolchain against a second rustup
+# installing into it (both scripts add nightly's rust-src).
+run_step "verify tools" scripts/verify.sh --setup
+run_beside "firmware under QEMU and cross-builds" scripts/firmware.sh
 run_step "loom, Miri, TSan, ASan, fuzzing" scripts/verify.sh "${verify_args[@]}"
+finish_beside
 # The heap (issue 16): its own lint, negative control, loom model, fuzz target, firmware
 # and instruction counts. Not its `host` step: the heap's tests run in the two host-test
 # steps above (debug with default features, release with all). Not its Miri step:

@@ -5,6 +5,7 @@
 #   scripts/verify.sh                 quick sizes (a few minutes once the tools are built)
 #   scripts/verify.sh --full          CI sizes (also: BLOCKPOOL_FULL=1)
 #   scripts/verify.sh loom miri       only these steps (loom miri tsan asan fuzz)
+#   scripts/verify.sh --setup         only install what the steps need
 #
 # Miri interprets on one core, so the other steps run beside it, all at once (their
 # output follows Miri's, each step's in one piece); BLOCKPOOL_VERIFY_SERIAL=1 runs one
@@ -24,13 +25,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 full=${BLOCKPOOL_FULL:-0}
+setup_only=0
 steps=()
 for arg in "$@"; do
     case "$arg" in
         --full) full=1 ;;
+        --setup) setup_only=1 ;;
         loom | miri | tsan | asan | fuzz) steps+=("$arg") ;;
         -h | --help)
-            sed -n '2,23p' "$0"
+            sed -n '2,22p' "$0"
             exit 0
             ;;
         *)
@@ -188,6 +191,7 @@ echo "verify.sh: steps: ${steps[*]}; $([ "$full" = 1 ] && echo full || echo quic
     "BLOCKPOOL_TSAN_OPS=$BLOCKPOOL_TSAN_OPS BLOCKPOOL_FUZZ_SECONDS=$BLOCKPOOL_FUZZ_SECONDS" \
     "BLOCKPOOL_FUZZ_RUNS=$BLOCKPOOL_FUZZ_RUNS"
 run_step setup setup
+[ "$setup_only" = 0 ] || exit 0
 others=()
 for step in "${steps[@]}"; do
     [ "$step" = miri ] || others+=("$step")
