@@ -65,7 +65,10 @@ run_step() {
         result=FAILED
     fi
     cpu_now
-    echo "=== $name: $result ($((SECONDS - start)) s; $((cpu - cpu_start)) s CPU${beside_name:+ with the step beside it}; $(disk_free) free)"
+    # (No CPU time beside a background step: its CPU time counts when it ends.)
+    local cpu_text="$((cpu - cpu_start)) s CPU; "
+    [ -z "$beside_name" ] || cpu_text=
+    echo "=== $name: $result ($((SECONDS - start)) s; $cpu_text$(disk_free) free)"
 }
 
 # A step run in the background beside the next one (`run_beside`, then the next
