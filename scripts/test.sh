@@ -26,9 +26,9 @@ else
 fi
 
 # Disk: the suite builds a dozen configurations into their own target directories, each
-# once. Incremental-compilation caches and full debug
-# info would only fill the disk (a CI machine ran out of it); line tables keep the
-# panics' backtraces. A caller's own settings win.
+# once. Incremental-compilation caches and full debug info would only fill the disk (a CI
+# machine ran out of it); line tables keep the panics' backtraces. A caller's own
+# settings win.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}
 
@@ -80,6 +80,10 @@ run_beside() {
     echo
     echo "=== $1: started in the background (its output follows the next step's)"
     (
+        # Its own file for `times` (the main shell's is in use beside it, and its
+        # EXIT trap would remove that one).
+        times_file=$(mktemp)
+        trap 'rm -f "$times_file"' EXIT
         failed=()
         run_step "$@"
         [ ${#failed[@]} -eq 0 ]
